@@ -1,0 +1,71 @@
+/**
+ * Store port: a revisioned key/value catalog.
+ *
+ * Contract (checked by src/store/store-contract.ts against every implementation):
+ * - Every successful transaction bumps the store's global revision by exactly one; each key it
+ *   puts gets that revision as its `revision` (etcd's mod_revision). Revisions are > 0.
+ * - `txn` is atomic: either every compare holds and every op is applied, or nothing is applied.
+ *   A compare with `revision: 0` means "the key must not exist".
+ * - `list` returns keys with the given prefix in ascending byte order, at most `limit` of them,
+ *   strictly after `after` when given; `next` is set when more keys follow.
+ * - Values are JSON-serialisable plain data; what `get` returns is a fresh copy.
+ * - An acknowledged transaction is durable (survives a crash of the process and of the machine).
+ */
+export interface StoreRecord<T = unknown> {
+  readonly key: string;
+  readonly value: T;
+  readonly revision: number;
+}
+
+export interface ListOptions {
+  /** Return only keys strictly greater than this one (cursor). */
+  readonly after?: string;
+  /** Maximum number of records; implementations cap it (see MAX_LIST_LIMIT). */
+  readonly limit?: number;
+}
+
+export interface ListPage<T = unknown> {
+  readonly records: StoreRecord<T>[];
+  /** The last key of this page when more records follow; pass it as `after`. */
+  readonly next?: string;
+}
+
+export interface TxnCompare {
+  readonly key: string;
+  /** Expected mod revision of the key; 0 means the key must not exist. */
+  readonly revision: number;
+}
+
+export type TxnOp =
+  | { readonly type: 'put'; readonly key: string; readonly value: unknown }
+  | { readonly type: 'delete'; readonly key: string };
+
+export interface TxnRequest {
+  readonly compares: readonly TxnCompare[];
+  readonly ops: readonly TxnOp[];
+}
+
+export interface TxnResult {
+  readonly ok: boolean;
+  /** The new store revision when ok, else the current one. */
+  readonly revision: number;
+  /** Keys whose compare failed (when !ok). */
+  readonly failed?: readonly string[];
+}
+
+export const MAX_LIST_LIMIT = 10_000;
+
+export interface Store {
+  /** A short name of the implementation, e.g. "sqlite" or "etcd". */
+  readonly kind: string;
+  get<T = unknown>(key: string): Promise<StoreRecord<T> | undefined>;
+  getMany<T = unknown>(keys: readonly string[]): Promise<(StoreRecord<T> | undefined)[]>;
+  list<T = unknown>(prefix: string, options?: ListOptions): Promise<ListPage<T>>;
+  count(prefix: string): Promise<number>;
+  txn(request: TxnRequest): Promise<TxnResult>;
+  /** True when the store can serve reads and writes. */
+  ready(): Promise<boolean>;
+  /** Removes every key under the prefix (used by `polly store erase`); returns how many. */
+  erase(prefix: string): Promise<number>;
+  close(): Promise<void>;
+}
