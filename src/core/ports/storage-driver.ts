@@ -79,5 +79,7 @@ export interface StorageDriver {
   list(pool: string, options?: OperationOptions): Promise<BackendVolume[]>;
   /** Bytes used by a volume on the backend, when known. */
   usage(ref: BackendRef, options?: OperationOptions): Promise<number | undefined>;
+  /** Removes leftovers of interrupted operations (e.g. half-made copies); returns how many. */
+  cleanup(pool: string, options?: OperationOptions): Promise<number>;
   close(): Promise<void>;
 }

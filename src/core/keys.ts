@@ -1,0 +1,16 @@
+/** Store key layout of the catalog. The one place that knows it. */
+export const keys = {
+  volume: (id: string) => `volumes/${id}`,
+  volumes: 'volumes/',
+  volumeName: (service: string, name: string) => `volume-names/${service}/${name}`,
+  snapshot: (id: string) => `snapshots/${id}`,
+  snapshots: 'snapshots/',
+  snapshotName: (service: string, name: string) => `snapshot-names/${service}/${name}`,
+  pool: (poolId: string) => `pools/${poolId}`,
+  pools: 'pools/',
+  serviceUsage: (service: string) => `service-usage/${service}`,
+  idempotency: (caller: string, key: string) => `idempotency/${caller}/${key}`,
+  idempotencies: 'idempotency/',
+} as const;
+
+export const poolId = (service: string, pool: string): string => `${service}/${pool}`;

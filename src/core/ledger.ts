@@ -1,0 +1,204 @@
+import { PollyError } from './errors.js';
+import { keys } from './keys.js';
+import type { ServiceSpec, ServiceUsage } from './model.js';
+import type { Store, TxnCompare, TxnOp } from './ports/store.js';
+import { PoolState, type UsageDelta } from './pool-state.js';
+import { poolId } from './keys.js';
+
+/** What one piece of work wants written, planned against the ledger's running view. */
+export interface LedgerPlan<R> {
+  readonly compares?: readonly TxnCompare[];
+  readonly ops?: readonly TxnOp[];
+  readonly pools?: ReadonlyArray<{ readonly pool: PoolState; readonly delta: UsageDelta }>;
+  readonly service?: { readonly volumes: number; readonly bytes: number };
+  /** Builds the caller's answer from the revision the write committed at. */
+  readonly result: (revision: number) => R;
+}
+
+export interface LedgerView {
+  readonly spec: ServiceSpec;
+  readonly pools: readonly PoolState[];
+  readonly usage: ServiceUsage;
+  readonly zoneVolumes: ReadonlyMap<string, number>;
+  pool(id: string): PoolState | undefined;
+}
+
+/** Planners may throw a PollyError to turn down their own work only. */
+export type Planner<R> = (view: LedgerView) => LedgerPlan<R>;
+
+interface Work {
+  readonly planner: Planner<unknown>;
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+}
+
+const MAX_BATCH = 512;
+const MAX_ATTEMPTS = 25;
+
+/** Thrown to a piece of work whose own compares failed (e.g. its name was taken meanwhile). */
+export class StaleWriteError extends PollyError {
+  constructor(readonly staleKeys: readonly string[]) {
+    super('CONFLICT', `the catalog changed meanwhile (${staleKeys.join(', ')}); retry`, { stale: staleKeys }, { retryable: true });
+  }
+}
+
+/**
+ * The single writer of a service's capacity and quota bookkeeping in this process.
+ *
+ * Work that changes pool or service usage (reserve, commit, release) is queued, planned one
+ * after another against the running usage — so placement sees every earlier reservation — and
+ * written as one store transaction per batch, guarded by the usage records' revisions. Another
+ * replica's write makes the guard fail; the ledger then re-reads and re-plans the batch. Two
+ * creates can therefore never both take the last bytes of a pool, here or across replicas.
+ */
+export class ServiceLedger implements LedgerView {
+  readonly pools: PoolState[];
+  usage: ServiceUsage;
+  private usageRevision = 0;
+  readonly zoneVolumes = new Map<string, number>();
+  private readonly byId = new Map<string, PoolState>();
+  private queue: Work[] = [];
+  private running = false;
+
+  constructor(readonly spec: ServiceSpec, private readonly store: Store) {
+    this.pools = spec.pools.map((p) => new PoolState(poolId(spec.name, p.name), spec.name, p));
+    for (const p of this.pools) this.byId.set(p.id, p);
+    this.usage = { service: spec.name, volumes: 0, bytes: 0 };
+  }
+
+  pool(id: string): PoolState | undefined {
+    return this.byId.get(id);
+  }
+
+  /** (Re)reads the usage records from the store. */
+  async load(): Promise<void> {
+    const records = await this.store.getMany<never>([...this.pools.map((p) => keys.pool(p.id)), keys.serviceUsage(this.spec.name)]);
+    this.pools.forEach((p, i) => {
+      const r = records[i];
+      p.setUsage(r?.value, r?.revision ?? 0);
+    });
+    const u = records[this.pools.length] as { value: ServiceUsage; revision: number } | undefined;
+    this.usage = u?.value ?? { service: this.spec.name, volumes: 0, bytes: 0 };
+    this.usageRevision = u?.revision ?? 0;
+    this.recountZones();
+  }
+
+  submit<R>(planner: Planner<R>): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      this.queue.push({ planner, resolve: resolve as (v: unknown) => void, reject });
+      if (!this.running) {
+        this.running = true;
+        setImmediate(() => void this.drain());
+      }
+    });
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.splice(0, MAX_BATCH);
+        await this.process(batch);
+      }
+    } finally {
+      this.running = false;
+      if (this.queue.length > 0) {
+        this.running = true;
+        setImmediate(() => void this.drain());
+      }
+    }
+  }
+
+  private async process(batch: Work[]): Promise<void> {
+    let pending = batch;
+    for (let attempt = 1; pending.length > 0; attempt++) {
+      if (attempt > MAX_ATTEMPTS) {
+        const e = new PollyError('UNAVAILABLE', `service ${this.spec.name}: too much write contention, retry`, {}, { retryable: true });
+        for (const w of pending) w.reject(e);
+        return;
+      }
+      const planned: { work: Work; plan: LedgerPlan<unknown> }[] = [];
+      for (const work of pending) {
+        try {
+          const plan = work.planner(this);
+          this.applyPlan(plan, 1);
+          planned.push({ work, plan });
+        } catch (e) {
+          work.reject(e);
+        }
+      }
+      if (planned.length === 0) return;
+
+      const touched = new Set<PoolState>();
+      let serviceTouched = false;
+      const compares: TxnCompare[] = [];
+      const ops: TxnOp[] = [];
+      const owner = new Map<string, Work>();
+      for (const { work, plan } of planned) {
+        for (const c of plan.compares ?? []) {
+          compares.push(c);
+          owner.set(c.key, work);
+        }
+        ops.push(...(plan.ops ?? []));
+        for (const { pool } of plan.pools ?? []) touched.add(pool);
+        if (plan.service) serviceTouched = true;
+      }
+      for (const p of touched) {
+        compares.push({ key: keys.pool(p.id), revision: p.revision });
+        ops.push({ type: 'put', key: keys.pool(p.id), value: p.toRecord() });
+      }
+      if (serviceTouched) {
+        compares.push({ key: keys.serviceUsage(this.spec.name), revision: this.usageRevision });
+        ops.push({ type: 'put', key: keys.serviceUsage(this.spec.name), value: this.usage });
+      }
+
+      let res;
+      try {
+        res = await this.store.txn({ compares, ops });
+      } catch (e) {
+        for (const { plan } of planned.reverse()) this.applyPlan(plan, -1);
+        for (const { work } of planned) work.reject(e);
+        return;
+      }
+      if (res.ok) {
+        for (const p of touched) p.revision = res.revision;
+        if (serviceTouched) this.usageRevision = res.revision;
+        for (const { work, plan } of planned) work.resolve(plan.result(res.revision));
+        return;
+      }
+
+      for (const { plan } of [...planned].reverse()) this.applyPlan(plan, -1);
+      const failed = res.failed ?? [];
+      const stale = new Map<Work, string[]>();
+      for (const k of failed) {
+        const w = owner.get(k);
+        if (w) stale.set(w, [...(stale.get(w) ?? []), k]);
+      }
+      if (failed.some((k) => !owner.has(k))) await this.load();
+      for (const [w, ks] of stale) w.reject(new StaleWriteError(ks));
+      pending = planned.map((p) => p.work).filter((w) => !stale.has(w));
+    }
+  }
+
+  private applyPlan(plan: LedgerPlan<unknown>, sign: 1 | -1): void {
+    for (const { pool, delta } of plan.pools ?? []) {
+      pool.apply(delta, sign);
+      if (delta.volumes && pool.spec.zone !== undefined) {
+        this.zoneVolumes.set(pool.spec.zone, (this.zoneVolumes.get(pool.spec.zone) ?? 0) + sign * delta.volumes);
+      }
+    }
+    if (plan.service) {
+      this.usage = {
+        service: this.spec.name,
+        volumes: this.usage.volumes + sign * plan.service.volumes,
+        bytes: this.usage.bytes + sign * plan.service.bytes,
+      };
+    }
+  }
+
+  private recountZones(): void {
+    this.zoneVolumes.clear();
+    for (const p of this.pools) {
+      if (p.spec.zone !== undefined) this.zoneVolumes.set(p.spec.zone, (this.zoneVolumes.get(p.spec.zone) ?? 0) + p.volumes);
+    }
+  }
+}

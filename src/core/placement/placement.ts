@@ -1,0 +1,104 @@
+import { PollyError } from '../errors.js';
+import type { PlacementRegistry } from './registry.js';
+import { REQUIRED_FILTERS } from './registry.js';
+import type {
+  FilterPlugin, PlacementContext, PlacementRequest, PlacementResult, PoolCandidate, PoolVerdict, ScorePlugin,
+} from './types.js';
+
+export interface PlacementOptions {
+  /** Filter names in the order they run. `service` and `capacity` always run. */
+  readonly filters: readonly string[];
+  /** Scorer name → weight. */
+  readonly scorers: Readonly<Record<string, number>>;
+  /** Stop looking once this many pools fit … */
+  readonly minFeasiblePools: number;
+  /** … or this percentage of the pools, whichever is larger (as Kubernetes' scheduler does). */
+  readonly feasiblePercent: number;
+}
+
+interface WeightedScorer {
+  readonly plugin: ScorePlugin;
+  readonly weight: number;
+}
+
+/**
+ * Filter-then-score placement. Filters say why a pool does not fit; scorers rank the pools
+ * that do, normalised to 0..100 and weighted here (plugins never see weights). On a large
+ * fleet the search stops after enough feasible pools, starting where the last one stopped so
+ * every pool gets its turn.
+ */
+export class Placement {
+  private readonly filters: readonly FilterPlugin[];
+  private readonly scorers: readonly WeightedScorer[];
+  private readonly totalWeight: number;
+  private cursor = 0;
+
+  constructor(registry: PlacementRegistry, private readonly options: PlacementOptions) {
+    const names = [...REQUIRED_FILTERS.filter((n) => !options.filters.includes(n)), ...options.filters];
+    this.filters = names.map((n) => {
+      const f = registry.filters.get(n);
+      if (!f) throw new PollyError('INVALID_ARGUMENT', `placement.filters: unknown filter "${n}"`);
+      return f;
+    });
+    this.scorers = Object.entries(options.scorers)
+      .filter(([, weight]) => weight > 0)
+      .map(([n, weight]) => {
+        const plugin = registry.scorers.get(n);
+        if (!plugin) throw new PollyError('INVALID_ARGUMENT', `placement.scorers: unknown scorer "${n}"`);
+        return { plugin, weight };
+      });
+    this.totalWeight = this.scorers.reduce((s, w) => s + w.weight, 0);
+  }
+
+  place(request: PlacementRequest, pools: readonly PoolCandidate[], zoneVolumes: ReadonlyMap<string, number>): PlacementResult {
+    const ctx: PlacementContext = { request, zoneVolumes };
+    const n = pools.length;
+    const target = Math.max(this.options.minFeasiblePools, Math.ceil((n * this.options.feasiblePercent) / 100));
+    const start = n === 0 ? 0 : this.cursor % n;
+    let best: PoolCandidate | undefined;
+    let bestScore = -1;
+    let feasible = 0;
+    let i = 0;
+    for (; i < n && feasible < target; i++) {
+      const pool = pools[(start + i) % n]!;
+      if (this.reject(ctx, pool) !== undefined) continue;
+      feasible++;
+      const score = this.score(ctx, pool);
+      if (score > bestScore) {
+        best = pool;
+        bestScore = score;
+      }
+    }
+    this.cursor = start + i;
+    if (best) return { ok: true, pool: best, score: bestScore, evaluated: i };
+    return { ok: false, verdicts: this.explain(ctx, pools) };
+  }
+
+  private reject(ctx: PlacementContext, pool: PoolCandidate): string | undefined {
+    for (const f of this.filters) {
+      const reason = f.filter(ctx, pool);
+      if (reason !== undefined) return reason;
+    }
+    return undefined;
+  }
+
+  private score(ctx: PlacementContext, pool: PoolCandidate): number {
+    if (this.totalWeight === 0) return 0;
+    let sum = 0;
+    for (const s of this.scorers) sum += s.plugin.score(ctx, pool) * s.weight;
+    return sum / this.totalWeight;
+  }
+
+  /** Why each pool was turned down (only computed when nothing fits). */
+  private explain(ctx: PlacementContext, pools: readonly PoolCandidate[]): PoolVerdict[] {
+    return pools.map((pool) => ({ pool: pool.id, reason: this.reject(ctx, pool) ?? 'fits' }));
+  }
+}
+
+/** The error a front door returns when nothing fits: every pool with its reason. */
+export function noPoolFits(request: PlacementRequest, verdicts: readonly PoolVerdict[]): PollyError {
+  const shown = verdicts.slice(0, 10).map((v) => `pool ${v.pool}: ${v.reason}`);
+  const more = verdicts.length > 10 ? `; and ${verdicts.length - 10} more pools` : '';
+  const summary = verdicts.length === 0 ? `service ${request.service} has no pools` : `${shown.join('; ')}${more}`;
+  return new PollyError('INSUFFICIENT_CAPACITY', `no pool can hold the volume: ${summary}`, { pools: verdicts });
+}

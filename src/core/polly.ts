@@ -1,0 +1,91 @@
+import type { CoreContext } from './context.js';
+import { ServiceLedger } from './ledger.js';
+import type { Caller, ServiceSpec } from './model.js';
+import { OperationTracker } from './operations.js';
+import { Placement, type PlacementOptions } from './placement/placement.js';
+import { createPlacementRegistry } from './placement/registry.js';
+import type { Clock } from './ports/clock.js';
+import type { Logger } from './ports/logger.js';
+import type { Store } from './ports/store.js';
+import type { StorageDriver } from './ports/storage-driver.js';
+import { dumpStore, eraseStore, listPools, listServices, refreshCapacity } from './catalog.js';
+import { reconcile, type ReconcileOptions, type ReconcileReport } from './reconciler.js';
+import { createSnapshot, deleteSnapshot, getSnapshot, listSnapshots, type CreateSnapshotInput, type SnapshotFilter } from './snapshots.js';
+import { adoptVolume, listUnmanaged, type AdoptInput } from './unmanaged.js';
+import { createVolume, type CreateOptions, type CreateVolumeInput } from './volume-create.js';
+import {
+  attachVolume, deleteVolume, detachVolume, getVolume, labelVolume, listVolumes, offerVolume, revokeVolume,
+  type AttachInput, type VolumeFilter,
+} from './volumes.js';
+import type { Labels } from './model.js';
+import type { OperationOptions } from './ports/storage-driver.js';
+
+export interface CoreDeps {
+  readonly store: Store;
+  readonly services: readonly ServiceSpec[];
+  readonly drivers: ReadonlyMap<string, StorageDriver>;
+  readonly placement: PlacementOptions;
+  readonly clock: Clock;
+  readonly logger: Logger;
+}
+
+/**
+ * The use cases of Polly, one method each, for every front door. Callers pass who is asking;
+ * every rule (tenancy, quotas, placement, states) is enforced beneath.
+ */
+export class Polly {
+  readonly ctx: CoreContext;
+  readonly operations: OperationTracker;
+  lastReconcile?: ReconcileReport;
+
+  private constructor(ctx: CoreContext) {
+    this.ctx = ctx;
+    this.operations = new OperationTracker(ctx.clock);
+  }
+
+  static async open(deps: CoreDeps): Promise<Polly> {
+    const ledgers = new Map(deps.services.map((s) => [s.name, new ServiceLedger(s, deps.store)]));
+    const ctx: CoreContext = {
+      store: deps.store,
+      services: new Map(deps.services.map((s) => [s.name, s])),
+      drivers: deps.drivers,
+      ledgers,
+      placement: new Placement(createPlacementRegistry(), deps.placement),
+      clock: deps.clock,
+      logger: deps.logger,
+    };
+    for (const l of ledgers.values()) await l.load();
+    await refreshCapacity(ctx);
+    return new Polly(ctx);
+  }
+
+  createVolume = (caller: Caller, input: CreateVolumeInput, options?: CreateOptions) => createVolume(this.ctx, caller, input, options);
+  getVolume = (caller: Caller, id: string) => getVolume(this.ctx, caller, id);
+  listVolumes = (caller: Caller, filter: VolumeFilter, limit?: number, cursor?: string) => listVolumes(this.ctx, caller, filter, limit, cursor);
+  deleteVolume = (caller: Caller, id: string) => deleteVolume(this.ctx, caller, id);
+  labelVolume = (caller: Caller, id: string, set?: Labels, remove?: readonly string[]) => labelVolume(this.ctx, caller, id, set, remove);
+  offerVolume = (caller: Caller, id: string, schedulers: readonly string[]) => offerVolume(this.ctx, caller, id, schedulers);
+  revokeVolume = (caller: Caller, id: string, schedulers: readonly string[]) => revokeVolume(this.ctx, caller, id, schedulers);
+  attachVolume = (caller: Caller, id: string, input: AttachInput) => attachVolume(this.ctx, caller, id, input);
+  detachVolume = (caller: Caller, id: string, nodeId: string) => detachVolume(this.ctx, caller, id, nodeId);
+  createSnapshot = (caller: Caller, input: CreateSnapshotInput, options?: OperationOptions) => createSnapshot(this.ctx, caller, input, options);
+  getSnapshot = (caller: Caller, id: string) => getSnapshot(this.ctx, caller, id);
+  listSnapshots = (caller: Caller, filter: SnapshotFilter, limit?: number, cursor?: string) => listSnapshots(this.ctx, caller, filter, limit, cursor);
+  deleteSnapshot = (caller: Caller, id: string) => deleteSnapshot(this.ctx, caller, id);
+  listUnmanaged = (caller: Caller, service?: string) => listUnmanaged(this.ctx, caller, service);
+  adoptVolume = (caller: Caller, input: AdoptInput) => adoptVolume(this.ctx, caller, input);
+  listServices = (caller: Caller) => listServices(this.ctx, caller);
+  listPools = (caller: Caller, service?: string) => listPools(this.ctx, caller, service);
+  dumpStore = (caller: Caller, prefix?: string, limit?: number, after?: string) => dumpStore(this.ctx, caller, prefix, limit, after);
+  eraseStore = (caller: Caller) => eraseStore(this.ctx, caller);
+  refreshCapacity = () => refreshCapacity(this.ctx);
+
+  async reconcile(options: ReconcileOptions): Promise<ReconcileReport> {
+    this.lastReconcile = await reconcile(this.ctx, options);
+    return this.lastReconcile;
+  }
+
+  async close(): Promise<void> {
+    for (const d of this.ctx.drivers.values()) await d.close();
+  }
+}

@@ -1,0 +1,219 @@
+import Database from 'better-sqlite3';
+import { PollyError, asPollyError, invalid } from '../../core/errors.js';
+import type { ListOptions, ListPage, Store, StoreRecord, TxnRequest, TxnResult } from '../../core/ports/store.js';
+import { checkKey, checkListOptions, checkPrefix, prepareTxn, type PreparedTxn } from '../validate.js';
+import { GroupCommit } from './group-commit.js';
+import { migrate } from './migrations.js';
+import { prefixEnd } from './prefix-end.js';
+
+export interface SqliteStoreOptions {
+  /** How long a write waits for a lock held by another process, in ms (default 5000). */
+  readonly busyTimeoutMs?: number;
+}
+
+/** Connection settings actually in force, for status output and tests. */
+export interface SqliteDiagnostics {
+  readonly journalMode: string;
+  /** 2 = FULL. */
+  readonly synchronous: number;
+  readonly busyTimeoutMs: number;
+  readonly schemaVersion: number;
+  readonly revision: number;
+}
+
+type Row = [key: string, value: string, revision: number];
+
+/**
+ * The default Store: one SQLite file in WAL mode with synchronous=FULL, so an acknowledged
+ * transaction survives power loss. Writes go through group commit (see GroupCommit); reads run
+ * directly on the connection and see committed data only.
+ */
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite';
+  private closed = false;
+  private readonly writes: GroupCommit;
+  private readonly statements = new Map<string, Database.Statement<unknown[]>>();
+  private readonly readMany: (keys: readonly string[]) => (Row | undefined)[];
+
+  /** Opens (creating if needed) and migrates the store file; `:memory:` works for tests. */
+  static open(path: string, options: SqliteStoreOptions = {}): SqliteStore {
+    let db: Database.Database | undefined;
+    try {
+      db = new Database(path, { timeout: options.busyTimeoutMs ?? 5000 });
+      const mode = db.pragma('journal_mode = WAL', { simple: true });
+      if (mode !== 'wal' && path !== ':memory:') {
+        throw new PollyError('FAILED_PRECONDITION', `store ${path}: cannot enable WAL (journal mode is ${String(mode)})`, { path });
+      }
+      db.pragma('synchronous = FULL');
+      migrate(db, path);
+      return new SqliteStore(db);
+    } catch (e) {
+      db?.close();
+      if (e instanceof PollyError) throw e;
+      throw new PollyError('UNAVAILABLE', `cannot open store ${path}: ${e instanceof Error ? e.message : String(e)}`, { path }, { cause: e });
+    }
+  }
+
+  private constructor(private readonly db: Database.Database) {
+    this.writes = new GroupCommit(db, storeError);
+    const get = this.stmt('SELECT key, value, revision FROM kv WHERE key = ?', 'raw');
+    this.readMany = db.transaction((keys: readonly string[]) => keys.map((k) => get.get(k) as Row | undefined));
+  }
+
+  async get<T = unknown>(key: string): Promise<StoreRecord<T> | undefined> {
+    this.assertOpen();
+    const k = checkKey(key);
+    const row = this.read(() => this.stmt('SELECT key, value, revision FROM kv WHERE key = ?', 'raw').get(k) as Row | undefined);
+    return row && toRecord<T>(row);
+  }
+
+  async getMany<T = unknown>(keys: readonly string[]): Promise<(StoreRecord<T> | undefined)[]> {
+    this.assertOpen();
+    if (!Array.isArray(keys)) throw invalid('keys', 'must be an array');
+    const checked = keys.map((k, i) => checkKey(k, `keys[${i}]`));
+    // One read transaction, so the records come from a single snapshot.
+    return this.read(() => this.readMany(checked)).map((row) => row && toRecord<T>(row));
+  }
+
+  async list<T = unknown>(prefix: string, options?: ListOptions): Promise<ListPage<T>> {
+    this.assertOpen();
+    const { after, limit } = checkListOptions(options);
+    const range = keyRange(checkPrefix(prefix), after);
+    const sql = `SELECT key, value, revision FROM kv WHERE ${range.where} ORDER BY key LIMIT ?`;
+    // One extra row tells whether another page follows.
+    const rows = this.read(() => this.stmt(sql, 'raw').all(...range.params, limit + 1) as Row[]);
+    const more = rows.length > limit;
+    if (more) rows.pop();
+    const records = rows.map((row) => toRecord<T>(row));
+    return more ? { records, next: records[records.length - 1].key } : { records };
+  }
+
+  async count(prefix: string): Promise<number> {
+    this.assertOpen();
+    const range = keyRange(checkPrefix(prefix));
+    return this.read(() => this.stmt(`SELECT count(*) FROM kv WHERE ${range.where}`, 'pluck').get(...range.params) as number);
+  }
+
+  async txn(request: TxnRequest): Promise<TxnResult> {
+    this.assertOpen();
+    const prepared = prepareTxn(request);
+    return this.writes.submit({ apply: (current) => this.applyTxn(prepared, current) });
+  }
+
+  async erase(prefix: string): Promise<number> {
+    this.assertOpen();
+    const range = keyRange(checkPrefix(prefix));
+    const erase = this.stmt(`DELETE FROM kv WHERE ${range.where}`);
+    return this.writes.submit({
+      apply: () => {
+        const removed = erase.run(...range.params).changes;
+        return { commit: removed > 0, result: removed };
+      },
+    });
+  }
+
+  async ready(): Promise<boolean> {
+    if (this.closed) return false;
+    try {
+      this.stmt('SELECT 1').get();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Commits pending writes, then closes the file. Later calls reject with UNAVAILABLE. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.writes.flush();
+    } finally {
+      this.db.close();
+    }
+  }
+
+  diagnostics(): SqliteDiagnostics {
+    this.assertOpen();
+    const pragma = (name: string) => this.db.pragma(name, { simple: true });
+    return {
+      journalMode: String(pragma('journal_mode')),
+      synchronous: Number(pragma('synchronous')),
+      busyTimeoutMs: Number(pragma('busy_timeout')),
+      schemaVersion: Number(pragma('user_version')),
+      revision: this.stmt("SELECT value FROM meta WHERE name = 'revision'", 'pluck').get() as number,
+    };
+  }
+
+  private applyTxn(txn: PreparedTxn, current: number): { commit: boolean; result: TxnResult } {
+    const revisionOf = this.stmt('SELECT revision FROM kv WHERE key = ?', 'pluck');
+    const failed = txn.compares.filter((c) => ((revisionOf.get(c.key) as number | undefined) ?? 0) !== c.revision).map((c) => c.key);
+    if (failed.length > 0) return { commit: false, result: { ok: false, revision: current, failed: [...new Set(failed)] } };
+
+    const revision = current + 1;
+    const put = this.stmt(
+      'INSERT INTO kv (key, value, revision) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, revision = excluded.revision',
+    );
+    const del = this.stmt('DELETE FROM kv WHERE key = ?');
+    for (const op of txn.ops) {
+      if (op.type === 'put') put.run(op.key, op.json, revision);
+      else del.run(op.key);
+    }
+    return { commit: true, result: { ok: true, revision } };
+  }
+
+  /**
+   * Prepared statements, cached by text and result shape (only a handful exist): 'raw' yields
+   * arrays, 'pluck' the first column, 'rows' objects.
+   */
+  private stmt(sql: string, shape: 'rows' | 'raw' | 'pluck' = 'rows'): Database.Statement<unknown[]> {
+    const id = `${shape}:${sql}`;
+    let s = this.statements.get(id);
+    if (s === undefined) {
+      s = this.db.prepare<unknown[]>(sql);
+      if (shape === 'raw') s.raw();
+      if (shape === 'pluck') s.pluck();
+      this.statements.set(id, s);
+    }
+    return s;
+  }
+
+  private read<R>(fn: () => R): R {
+    try {
+      return fn();
+    } catch (e) {
+      throw storeError(e);
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new PollyError('UNAVAILABLE', 'store is closed');
+  }
+}
+
+/**
+ * SQL range for the keys under `prefix` (strictly after `after` when given). TEXT compares as
+ * memcmp over UTF-8, so a range scan on the primary key is exactly a byte-order prefix scan.
+ */
+function keyRange(prefix: string, after?: string): { where: string; params: string[] } {
+  const useAfter = after !== undefined && Buffer.compare(Buffer.from(after), Buffer.from(prefix)) >= 0;
+  const where = [useAfter ? 'key > ?' : 'key >= ?'];
+  const params = [useAfter ? after : prefix];
+  const end = prefixEnd(prefix);
+  if (end !== undefined) {
+    where.push('key < ?');
+    params.push(end);
+  }
+  return { where: where.join(' AND '), params };
+}
+
+function toRecord<T>([key, value, revision]: Row): StoreRecord<T> {
+  return { key, value: JSON.parse(value) as T, revision };
+}
+
+function storeError(e: unknown): PollyError {
+  if (e instanceof Database.SqliteError) {
+    return new PollyError('UNAVAILABLE', `sqlite: ${e.message}`, { sqliteCode: e.code }, { cause: e });
+  }
+  return asPollyError(e, 'INTERNAL');
+}
