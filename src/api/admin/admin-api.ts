@@ -1,0 +1,58 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import type { Logger } from 'pino';
+import { toHttpError } from './error-map.js';
+import { registerMetrics } from './metrics.js';
+import type { AdminDeps } from './request-context.js';
+import { catalogRoutes } from './routes/catalog.js';
+import { legacyRoutes } from './routes/legacy-2016.js';
+import { snapshotRoutes } from './routes/snapshots.js';
+import { systemRoutes } from './routes/system.js';
+import { volumeRoutes } from './routes/volumes.js';
+
+export interface AdminApiOptions extends AdminDeps {
+  readonly bodyLimitBytes: number;
+  readonly logger?: Logger;
+  readonly https?: { readonly cert: Buffer; readonly key: Buffer };
+}
+
+/** The admin REST API: /v1, the 2016 /admin routes, health and metrics, on one listener. */
+export async function buildAdminApi(options: AdminApiOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...(options.https ? { https: { cert: options.https.cert, key: options.https.key } } : {}),
+    bodyLimit: options.bodyLimitBytes,
+    ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
+    disableRequestLogging: true,
+    return503OnClosing: true,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+  }) as unknown as FastifyInstance;
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'Polly admin API', version: options.version, description: 'Central storage scheduling for container platforms' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    const { status, body } = toHttpError(err);
+    if (status >= 500) req.log.error({ err }, 'request failed');
+    void reply.code(status).send(body);
+  });
+  app.setNotFoundHandler((req, reply) => {
+    void reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}`, details: {} } });
+  });
+
+  registerMetrics(app, options.polly);
+  systemRoutes(app, options);
+  volumeRoutes(app, options);
+  snapshotRoutes(app, options);
+  catalogRoutes(app, options);
+  legacyRoutes(app, options);
+  app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  await app.ready();
+  return app;
+}
+

@@ -1,0 +1,106 @@
+import { Type, type TSchema } from '@sinclair/typebox';
+
+/** Request and response schemas of the admin API: they validate requests and make the OpenAPI. */
+const Name = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' });
+const Id = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' });
+const StringMap = Type.Record(Type.String({ maxLength: 128 }), Type.String({ maxLength: 256 }), { maxProperties: 64 });
+const Size = Type.Union([Type.Integer({ minimum: 1 }), Type.String({ minLength: 1, maxLength: 32 })], {
+  description: 'bytes, or a string with a unit (10Gi, 512Mi, 1G); a bare number in a string is GiB',
+});
+
+export const ErrorSchema = Type.Object({
+  error: Type.Object({ code: Type.String(), message: Type.String(), details: Type.Record(Type.String(), Type.Unknown()) }),
+}, { $id: 'Error' });
+
+export const VolumeSchema = Type.Object({
+  id: Type.String(), name: Type.String(), service: Type.String(), pool: Type.String(), size: Type.Integer(),
+  type: Type.Optional(Type.String()), iops: Type.Integer(), zone: Type.Optional(Type.String()), networkName: Type.Optional(Type.String()),
+  labels: Type.Record(Type.String(), Type.String()), fields: Type.Record(Type.String(), Type.Unknown()),
+  parameters: Type.Record(Type.String(), Type.String()),
+  status: Type.Union(['creating', 'available', 'attached', 'deleting', 'error'].map((s) => Type.Literal(s))),
+  reason: Type.Optional(Type.String()), schedulers: Type.Array(Type.String()), createdBy: Type.Optional(Type.String()),
+  attachments: Type.Array(Type.Object({
+    nodeId: Type.String(), accessMode: Type.String(), readOnly: Type.Boolean(), attachedAt: Type.String(),
+    device: Type.Optional(Type.String()), mountPath: Type.Optional(Type.String()),
+  })),
+  source: Type.Optional(Type.Object({ kind: Type.String(), id: Type.String() })),
+  createdAt: Type.String(), updatedAt: Type.String(),
+}, { $id: 'Volume' });
+
+export const SnapshotSchema = Type.Object({
+  id: Type.String(), name: Type.String(), service: Type.String(), pool: Type.String(), volumeId: Type.String(),
+  size: Type.Integer(), status: Type.String(), reason: Type.Optional(Type.String()),
+  labels: Type.Record(Type.String(), Type.String()), createdBy: Type.Optional(Type.String()), createdAt: Type.String(),
+}, { $id: 'Snapshot' });
+
+export const CreateVolumeBody = Type.Object({
+  service: Name,
+  name: Name,
+  size: Type.Optional(Size),
+  type: Type.Optional(Name),
+  iops: Type.Optional(Type.Integer({ minimum: 0, maximum: 10_000_000 })),
+  zone: Type.Optional(Name),
+  zones: Type.Optional(Type.Array(Name, { maxItems: 64 })),
+  nodes: Type.Optional(Type.Array(Name, { maxItems: 64 })),
+  networkName: Type.Optional(Type.String({ maxLength: 128 })),
+  labels: Type.Optional(StringMap),
+  poolLabels: Type.Optional(StringMap),
+  parameters: Type.Optional(StringMap),
+  fields: Type.Optional(Type.Record(Type.String({ maxLength: 128 }), Type.Unknown(), { maxProperties: 64 })),
+  schedulers: Type.Optional(Type.Array(Name, { maxItems: 64 })),
+  source: Type.Optional(Type.Union([
+    Type.Object({ snapshot: Id }, { additionalProperties: false }),
+    Type.Object({ volume: Id }, { additionalProperties: false }),
+  ])),
+}, { additionalProperties: false });
+
+export const ListVolumesQuery = Type.Object({
+  service: Type.Optional(Name), name: Type.Optional(Name),
+  status: Type.Optional(Type.Union(['creating', 'available', 'attached', 'deleting', 'error'].map((s) => Type.Literal(s)))),
+  scheduler: Type.Optional(Name),
+  label: Type.Optional(Type.Union([Type.String({ maxLength: 400 }), Type.Array(Type.String({ maxLength: 400 }), { maxItems: 32 })])),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+  cursor: Type.Optional(Type.String({ maxLength: 1024 })),
+}, { additionalProperties: false });
+
+export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 }) });
+
+export const LabelsBody = Type.Object({
+  set: Type.Optional(StringMap),
+  remove: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: 64 })),
+}, { additionalProperties: false });
+
+export const SchedulersBody = Type.Object({ schedulers: Type.Array(Name, { minItems: 1, maxItems: 64 }) }, { additionalProperties: false });
+
+export const AttachBody = Type.Object({
+  nodeId: Name,
+  accessMode: Type.Optional(Type.Union([Type.Literal('rwo'), Type.Literal('rox'), Type.Literal('rwx')])),
+  readOnly: Type.Optional(Type.Boolean()),
+}, { additionalProperties: false });
+
+export const SnapshotBody = Type.Object({ name: Name, labels: Type.Optional(StringMap) }, { additionalProperties: false });
+
+export const ListSnapshotsQuery = Type.Object({
+  service: Type.Optional(Name), volume: Type.Optional(Id),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })), cursor: Type.Optional(Type.String({ maxLength: 1024 })),
+}, { additionalProperties: false });
+
+export const AdoptBody = Type.Object({
+  service: Name, pool: Name, backendId: Id, name: Name, labels: Type.Optional(StringMap),
+}, { additionalProperties: false });
+
+export const ServiceQuery = Type.Object({ service: Type.Optional(Name) }, { additionalProperties: false });
+
+export const StoreQuery = Type.Object({
+  prefix: Type.Optional(Type.String({ maxLength: 512 })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+  cursor: Type.Optional(Type.String({ maxLength: 1024 })),
+}, { additionalProperties: false });
+
+export const EraseBody = Type.Object({ confirm: Type.Literal(true) }, { additionalProperties: false });
+
+export const pageOf = (item: TSchema) => Type.Object({ items: Type.Array(item), next: Type.Optional(Type.String()) });
+
+export const errorResponses = {
+  400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema, 503: ErrorSchema,
+};

@@ -1,0 +1,46 @@
+import type { Snapshot, Volume } from '../../core/model.js';
+import { toGiB } from '../../core/units.js';
+import type { UnmanagedVolume } from '../../core/unmanaged.js';
+
+const iso = (t: number): string => new Date(t).toISOString();
+
+/** A volume as /v1 shows it (sizes in bytes). */
+export function volumeView(v: Volume) {
+  return {
+    id: v.id, name: v.name, service: v.service, pool: v.pool, size: v.sizeBytes,
+    ...(v.type !== undefined ? { type: v.type } : {}), iops: v.iops,
+    ...(v.zone !== undefined ? { zone: v.zone } : {}), ...(v.networkName !== undefined ? { networkName: v.networkName } : {}),
+    labels: v.labels, fields: v.fields, parameters: v.parameters, status: v.status,
+    ...(v.reason !== undefined ? { reason: v.reason } : {}),
+    schedulers: v.schedulers, ...(v.createdBy !== undefined ? { createdBy: v.createdBy } : {}),
+    attachments: v.attachments.map((a) => ({ ...a, attachedAt: iso(a.attachedAt) })),
+    ...(v.source ? { source: v.source } : {}),
+    createdAt: iso(v.createdAt), updatedAt: iso(v.updatedAt),
+  };
+}
+
+export function snapshotView(s: Snapshot) {
+  return {
+    id: s.id, name: s.name, service: s.service, pool: s.pool, volumeId: s.volumeId, size: s.sizeBytes,
+    status: s.status, ...(s.reason !== undefined ? { reason: s.reason } : {}), labels: s.labels,
+    ...(s.createdBy !== undefined ? { createdBy: s.createdBy } : {}), createdAt: iso(s.createdAt),
+  };
+}
+
+export function unmanagedView(u: UnmanagedVolume) {
+  return { service: u.service, pool: u.pool, backendId: u.backendId, kind: u.kind, size: u.sizeBytes };
+}
+
+/** A volume as the 2016 API showed it: sizes in GiB, `volumeid` is Polly's id, `id` the backend's. */
+export function legacyVolumeView(v: Volume) {
+  return {
+    id: v.backendId, name: v.name, iops: v.iops, networkName: v.networkName ?? '', size: toGiB(v.sizeBytes),
+    status: v.status, type: v.type ?? '', availabilityZone: v.zone ?? '', fields: v.fields,
+    attachments: v.attachments.map((a) => ({ instanceID: { id: a.nodeId }, status: 'attached', volumeID: v.backendId })),
+    volumeid: v.id, serviceName: v.service, schedulers: v.schedulers, labels: v.labels,
+  };
+}
+
+export function legacyUnmanagedView(u: UnmanagedVolume) {
+  return { id: u.backendId, name: u.backendId, size: toGiB(u.sizeBytes), availabilityZone: '', type: '', volumeid: '', serviceName: u.service };
+}
