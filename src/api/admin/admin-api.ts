@@ -21,8 +21,8 @@ export async function buildAdminApi(options: AdminApiOptions): Promise<FastifyIn
   const app = Fastify({
     ...(options.https ? { https: { cert: options.https.cert, key: options.https.key } } : {}),
     bodyLimit: options.bodyLimitBytes,
-    ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
-    disableRequestLogging: true,
+    // Per-request access logs stay off (metrics count requests); errors still reach the log.
+    ...(options.logger ? { loggerInstance: options.logger.child({}, { level: 'warn' }) } : { logger: false }),
     return503OnClosing: true,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   }) as unknown as FastifyInstance;

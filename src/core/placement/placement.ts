@@ -12,7 +12,7 @@ export interface PlacementOptions {
   readonly scorers: Readonly<Record<string, number>>;
   /** Stop looking once this many pools fit … */
   readonly minFeasiblePools: number;
-  /** … or this percentage of the pools, whichever is larger (as Kubernetes' scheduler does). */
+  /** … or this percentage of the eligible pools, whichever is larger (as Kubernetes' scheduler does). */
   readonly feasiblePercent: number;
 }
 
@@ -21,25 +21,39 @@ interface WeightedScorer {
   readonly weight: number;
 }
 
+interface ShapeEntry {
+  readonly pools: readonly PoolCandidate[];
+  readonly eligible: readonly PoolCandidate[];
+}
+
+const SHAPE_CACHE_SIZE = 256;
+
 /**
  * Filter-then-score placement. Filters say why a pool does not fit; scorers rank the pools
- * that do, normalised to 0..100 and weighted here (plugins never see weights). On a large
- * fleet the search stops after enough feasible pools, starting where the last one stopped so
- * every pool gets its turn.
+ * that do, normalised to 0..100 and weighted here (plugins never see weights).
+ *
+ * Speed on large fleets: verdicts of static filters (those that look only at the pool's spec)
+ * are cached per request shape, so a decision only runs the dynamic filters (capacity) over
+ * the pools that could ever fit; and the search stops after enough feasible pools, starting
+ * where the last decision stopped so every pool gets its turn.
  */
 export class Placement {
-  private readonly filters: readonly FilterPlugin[];
+  private readonly staticFilters: readonly FilterPlugin[];
+  private readonly dynamicFilters: readonly FilterPlugin[];
   private readonly scorers: readonly WeightedScorer[];
   private readonly totalWeight: number;
+  private readonly shapes = new Map<string, ShapeEntry>();
   private cursor = 0;
 
   constructor(registry: PlacementRegistry, private readonly options: PlacementOptions) {
     const names = [...REQUIRED_FILTERS.filter((n) => !options.filters.includes(n)), ...options.filters];
-    this.filters = names.map((n) => {
+    const filters = names.map((n) => {
       const f = registry.filters.get(n);
       if (!f) throw new PollyError('INVALID_ARGUMENT', `placement.filters: unknown filter "${n}"`);
       return f;
     });
+    this.staticFilters = filters.filter((f) => !f.dynamic);
+    this.dynamicFilters = filters.filter((f) => f.dynamic);
     this.scorers = Object.entries(options.scorers)
       .filter(([, weight]) => weight > 0)
       .map(([n, weight]) => {
@@ -52,7 +66,8 @@ export class Placement {
 
   place(request: PlacementRequest, pools: readonly PoolCandidate[], zoneVolumes: ReadonlyMap<string, number>): PlacementResult {
     const ctx: PlacementContext = { request, zoneVolumes };
-    const n = pools.length;
+    const eligible = this.eligible(ctx, pools);
+    const n = eligible.length;
     const target = Math.max(this.options.minFeasiblePools, Math.ceil((n * this.options.feasiblePercent) / 100));
     const start = n === 0 ? 0 : this.cursor % n;
     let best: PoolCandidate | undefined;
@@ -60,8 +75,8 @@ export class Placement {
     let feasible = 0;
     let i = 0;
     for (; i < n && feasible < target; i++) {
-      const pool = pools[(start + i) % n]!;
-      if (this.reject(ctx, pool) !== undefined) continue;
+      const pool = eligible[(start + i) % n]!;
+      if (this.rejectBy(this.dynamicFilters, ctx, pool) !== undefined) continue;
       feasible++;
       const score = this.score(ctx, pool);
       if (score > bestScore) {
@@ -74,8 +89,24 @@ export class Placement {
     return { ok: false, verdicts: this.explain(ctx, pools) };
   }
 
-  private reject(ctx: PlacementContext, pool: PoolCandidate): string | undefined {
-    for (const f of this.filters) {
+  /** Pools passing every static filter for this request's shape (cached). */
+  private eligible(ctx: PlacementContext, pools: readonly PoolCandidate[]): readonly PoolCandidate[] {
+    const r = ctx.request;
+    const key = JSON.stringify([r.service, r.type ?? null, r.iops, r.zones, r.nodes, r.requiredLabels, r.pools ?? null]);
+    const hit = this.shapes.get(key);
+    if (hit && hit.pools === pools) {
+      this.shapes.delete(key); // keep recently used shapes at the end (LRU order)
+      this.shapes.set(key, hit);
+      return hit.eligible;
+    }
+    const eligible = pools.filter((p) => this.rejectBy(this.staticFilters, ctx, p) === undefined);
+    this.shapes.set(key, { pools, eligible });
+    if (this.shapes.size > SHAPE_CACHE_SIZE) this.shapes.delete(this.shapes.keys().next().value!);
+    return eligible;
+  }
+
+  private rejectBy(filters: readonly FilterPlugin[], ctx: PlacementContext, pool: PoolCandidate): string | undefined {
+    for (const f of filters) {
       const reason = f.filter(ctx, pool);
       if (reason !== undefined) return reason;
     }
@@ -91,7 +122,10 @@ export class Placement {
 
   /** Why each pool was turned down (only computed when nothing fits). */
   private explain(ctx: PlacementContext, pools: readonly PoolCandidate[]): PoolVerdict[] {
-    return pools.map((pool) => ({ pool: pool.id, reason: this.reject(ctx, pool) ?? 'fits' }));
+    return pools.map((pool) => ({
+      pool: pool.id,
+      reason: this.rejectBy(this.staticFilters, ctx, pool) ?? this.rejectBy(this.dynamicFilters, ctx, pool) ?? 'fits',
+    }));
   }
 }
 

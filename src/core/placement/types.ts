@@ -44,6 +44,11 @@ export interface PlacementContext {
 /** A filter returns undefined when the pool fits, or the reason it does not. */
 export interface FilterPlugin {
   readonly name: string;
+  /**
+   * True when the verdict depends on the pool's usage (not only on its spec and the request);
+   * static verdicts are cached per request shape by the framework.
+   */
+  readonly dynamic?: boolean;
   filter(ctx: PlacementContext, pool: PoolCandidate): string | undefined;
 }
 

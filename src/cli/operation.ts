@@ -1,0 +1,32 @@
+/** Long copies (clone, snapshot): follow the server's operation with a progress bar on a terminal. */
+import type { Started } from '../client/types.js';
+import type { CliContext } from './context.js';
+import { ProgressBar } from './progress.js';
+
+export const POLL_INTERVAL_MS = 200;
+
+/**
+ * When stdout is a terminal, starts the work with `Prefer: respond-async` and polls the
+ * operation every 200 ms, drawing progress on stderr. Otherwise (pipes, scripts) makes the plain
+ * synchronous request without a time limit, since a copy can take long.
+ */
+export async function withProgress<T>(
+  ctx: CliContext,
+  label: string,
+  start: () => Promise<Started<T>>,
+  sync: () => Promise<T>,
+): Promise<T> {
+  if (!ctx.io.stdout.isTTY) return sync();
+  const s = await start();
+  if (s.done) return s.value;
+  const bar = new ProgressBar(ctx.io.stderr, label);
+  bar.update(s.operation.progress);
+  try {
+    return await ctx.client().waitForOperation<T>(s.operation.id, {
+      intervalMs: POLL_INTERVAL_MS,
+      onProgress: (op) => bar.update(op.progress),
+    });
+  } finally {
+    bar.finish();
+  }
+}

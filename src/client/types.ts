@@ -1,0 +1,206 @@
+/**
+ * Wire types of the Polly admin REST API (/v1). These are the shapes the server sends and
+ * accepts as JSON; sizes are bytes, times are ISO-8601 strings.
+ */
+
+export type Labels = Record<string, string>;
+
+export type VolumeStatus = 'creating' | 'available' | 'attached' | 'deleting' | 'error';
+
+export interface ServerVersion {
+  version: string;
+  api: 'v1' | string;
+  node: string;
+  store: string;
+}
+
+/** Answer of /healthz and /readyz; `ok` is false for a non-2xx status (e.g. 503 while starting). */
+export interface HealthReport {
+  ok: boolean;
+  status: number;
+  body: unknown;
+}
+
+export interface Quota {
+  maxVolumes?: number;
+  maxBytes?: number;
+}
+
+export interface Service {
+  name: string;
+  driver: string;
+  description?: string;
+  defaultType?: string;
+  /** Bytes. */
+  defaultSize: number;
+  quota: Quota;
+  usage: { volumes: number; bytes: number };
+  pools: string[];
+}
+
+export interface Pool {
+  id: string;
+  service: string;
+  name: string;
+  zone?: string;
+  node?: string;
+  types: string[];
+  labels: Labels;
+  totalBytes: number;
+  freeBytes: number;
+  /** Usable bytes including overcommit. */
+  capacityBytes: number;
+  provisionedBytes: number;
+  reservedBytes: number;
+  overcommit: number;
+  volumes: number;
+  maxIops: number;
+}
+
+export interface VolumeAttachment {
+  nodeId: string;
+  accessMode: string;
+  readOnly: boolean;
+  attachedAt: string;
+}
+
+export interface Volume {
+  id: string;
+  name: string;
+  service: string;
+  pool: string;
+  /** Bytes. */
+  size: number;
+  type?: string;
+  iops: number;
+  zone?: string;
+  labels: Labels;
+  fields: Record<string, unknown>;
+  parameters: Record<string, unknown>;
+  status: VolumeStatus | string;
+  reason?: string;
+  schedulers: string[];
+  createdBy?: string;
+  attachments: VolumeAttachment[];
+  source?: { kind: 'snapshot' | 'volume' | string; id: string };
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface Snapshot {
+  id: string;
+  name: string;
+  service: string;
+  pool: string;
+  volumeId: string;
+  /** Bytes. */
+  size: number;
+  status: string;
+  labels: Labels;
+  createdAt: string;
+}
+
+/** A backend volume that Polly does not manage (yet); see adoptVolume. */
+export interface UnmanagedVolume {
+  service: string;
+  pool: string;
+  backendId: string;
+  kind: string;
+  /** Bytes. */
+  size: number;
+}
+
+export interface StoreEntry {
+  key: string;
+  revision: number | string;
+  value: unknown;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** Cursor of the next page; absent on the last page. */
+  next?: string;
+}
+
+export interface Paging {
+  limit?: number;
+  cursor?: string;
+}
+
+export interface VolumeFilter {
+  service?: string;
+  name?: string;
+  status?: string;
+  scheduler?: string;
+  /** Every label must match (sent as repeated `label=k=v`). */
+  labels?: Labels;
+}
+
+export interface SnapshotFilter {
+  service?: string;
+  volume?: string;
+}
+
+export type VolumeSourceRequest = { snapshot: string } | { volume: string };
+
+export interface CreateVolumeRequest {
+  service: string;
+  name: string;
+  /** Bytes. */
+  size: number;
+  type?: string;
+  iops?: number;
+  zone?: string;
+  labels?: Labels;
+  fields?: Record<string, unknown>;
+  schedulers?: string[];
+  source?: VolumeSourceRequest;
+}
+
+export interface LabelChange {
+  set?: Labels;
+  remove?: string[];
+}
+
+export interface CreateSnapshotRequest {
+  name: string;
+  labels?: Labels;
+}
+
+export interface AdoptRequest {
+  service: string;
+  pool: string;
+  backendId: string;
+  name: string;
+  labels?: Labels;
+}
+
+export interface OperationProgress {
+  doneBytes: number;
+  totalBytes: number;
+}
+
+export interface OperationError {
+  code: string;
+  message: string;
+  details?: Record<string, unknown>;
+}
+
+export interface Operation<T = unknown> {
+  id: string;
+  kind: string;
+  status: 'running' | 'succeeded' | 'failed';
+  progress: OperationProgress;
+  result?: T;
+  error?: OperationError;
+}
+
+/**
+ * What a request made with `Prefer: respond-async` gives back: either the finished resource
+ * (the server chose to answer at once) or a running operation to poll.
+ */
+export type Started<T> = { done: true; value: T } | { done: false; operation: Operation<T> };
+
+export interface EraseResult {
+  erased: number;
+}

@@ -1,0 +1,590 @@
+import { randomBytes } from 'node:crypto';
+import { chmod, lstat, mkdir, readdir, realpath, rename, statfs } from 'node:fs/promises';
+import path from 'node:path';
+import { invalid, notFound, PollyError } from '../../core/errors.js';
+import type { PoolSpec, ServiceSpec } from '../../core/model.js';
+import type {
+  BackendRef,
+  BackendVolume,
+  CreateVolumeRequest,
+  DriverCapabilities,
+  OperationOptions,
+  PoolCapacity,
+  StorageDriver,
+} from '../../core/ports/storage-driver.js';
+import { formatBytes } from '../../core/units.js';
+import { checkBackendId, isValidBackendId } from './check-backend-id.js';
+import { checkPoolRootsDisjoint } from './check-pool-roots-disjoint.js';
+import { copyTree, type FileAttrs } from './copy-tree.js';
+import { metadataPath, readMetadata, removeMetadata, writeMetadata, type DirMetadata } from './dir-metadata.js';
+import { KeyedLock, type LockRequest } from './keyed-lock.js';
+import { poolRootPath } from './pool-root-path.js';
+import { removeTree } from './remove-tree.js';
+import { isVanished, withSafeDir } from './safe-dir.js';
+import { scanTree, type TreeScan } from './scan-tree.js';
+import { toDriverError } from './to-driver-error.js';
+import { syncDirectory } from './write-file-atomic.js';
+
+export { checkPoolRootsDisjoint } from './check-pool-roots-disjoint.js';
+
+type Kind = 'volume' | 'snapshot';
+
+/** A snapshot's root directory: only its owner (the driver) may enter, and nobody may write. */
+const SNAPSHOT_ROOT_MODE = 0o500;
+/** Root directory of a new empty volume: root-owned 0755, like Docker's local volumes. */
+const NEW_VOLUME_MODE = 0o755;
+
+interface DirPool {
+  readonly spec: PoolSpec;
+  /** Configured root (absolute, normalised). */
+  readonly root: string;
+}
+
+/** The directories of a pool, resolved and checked for this operation. */
+interface PoolLayout {
+  readonly pool: DirPool;
+  /** realpath of the configured root. */
+  readonly root: string;
+  readonly volumes: string;
+  readonly snapshots: string;
+  readonly staging: string;
+  readonly metaVolumes: string;
+  readonly metaSnapshots: string;
+}
+
+export interface CleanupStagingOptions {
+  /** Only remove leftovers not modified for this long (protects other processes' work in progress). */
+  readonly olderThanMs?: number;
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * The dir driver: a pool is a directory tree, a volume a directory in it.
+ *
+ *   <root>/volumes/<backendId>     volumes (the user's data, nothing else inside)
+ *   <root>/snapshots/<backendId>   snapshots: full copies whose root is 0500 and owned by the
+ *                                  driver, so non-root users can neither read nor write them
+ *                                  (root bypasses permissions, as always)
+ *   <root>/.staging/               copies in progress and deletions; renamed into place when
+ *                                  complete, so a half-made volume is never visible
+ *   <root>/.meta/{volumes,snapshots}/<backendId>.json   size and creation time, written atomically
+ *
+ * A volume's size is bookkeeping only (no quota is enforced on the directory). Every backendId
+ * is checked before it reaches a path; symlinks in the pool are refused, never followed; trees
+ * are read through descriptors (SafeDir) so a workload racing the copy cannot redirect it.
+ */
+export class DirDriver implements StorageDriver {
+  readonly name = 'dir';
+  readonly capabilities: DriverCapabilities = Object.freeze({
+    snapshot: true,
+    clone: true,
+    expand: true,
+    block: false,
+    nodeLocal: false,
+  });
+
+  private readonly dirPools: ReadonlyMap<string, DirPool>;
+  private readonly locks = new KeyedLock();
+  /** Staging paths this instance is using right now; cleanupStaging leaves them alone. */
+  private readonly stagingInUse = new Set<string>();
+  private readonly running = new Set<Promise<unknown>>();
+  private readonly uid = process.getuid?.() ?? 0;
+  private readonly gid = process.getgid?.() ?? 0;
+  private readonly isRoot = this.uid === 0;
+  private closed = false;
+
+  constructor(
+    readonly service: ServiceSpec,
+    roots: ReadonlyMap<string, string>,
+  ) {
+    const pools = new Map<string, DirPool>();
+    for (const spec of service.pools) pools.set(spec.name, { spec, root: roots.get(spec.name)! });
+    this.dirPools = pools;
+  }
+
+  pools(): readonly string[] {
+    return [...this.dirPools.keys()];
+  }
+
+  async capacity(pool: string, options?: OperationOptions): Promise<PoolCapacity> {
+    return this.run('capacity', options, async () => this.poolCapacity(await this.layout(this.poolOf('pool', pool))));
+  }
+
+  async create(request: CreateVolumeRequest, options?: OperationOptions): Promise<BackendVolume> {
+    return this.run('create', options, async () => {
+      const signal = options?.signal;
+      const pool = this.poolOf('pool', request?.pool);
+      const id = checkBackendId('volumeId', request.volumeId);
+      const sizeBytes = checkSize('sizeBytes', request.sizeBytes);
+      const source = request.source === undefined ? undefined : this.checkSource(request.source);
+
+      const layout = await this.layout(pool);
+      const sourceLayout = source && (source.pool === pool ? layout : await this.layout(source.pool));
+      const locks: LockRequest[] = [{ key: lockKey(pool, 'volume', id), mode: 'exclusive' }];
+      if (source) locks.push({ key: lockKey(source.pool, source.kind, source.backendId), mode: 'shared' });
+
+      return this.locks.run(locks, signal, async () => {
+        if (await this.findEntry(layout, 'volume', id, 'volumeId')) return this.describe(layout, 'volume', id, signal);
+        const metadata: DirMetadata = { version: 1, kind: 'volume', sizeBytes, createdAt: Date.now() };
+
+        if (!source || !sourceLayout) {
+          await this.stage(layout, id, signal, async (dir) => {
+            await mkdir(dir, { mode: 0o700 });
+            await chmod(dir, NEW_VOLUME_MODE); // exact, whatever the umask
+          }, async (dir) => this.publish(layout, 'volume', id, dir, metadata));
+          return this.describe(layout, 'volume', id, signal);
+        }
+
+        const sourcePath = await this.requireEntry(sourceLayout, source.kind, source.backendId, 'source.ref.backendId');
+        const sourceMetadata = await readMetadata(this.metadataFile(sourceLayout, source.kind, source.backendId));
+        if (sourceMetadata && sizeBytes < sourceMetadata.sizeBytes) {
+          throw new PollyError(
+            'OUT_OF_RANGE',
+            `sizeBytes: ${sizeBytes} is smaller than the source ${source.kind} "${source.backendId}" (${sourceMetadata.sizeBytes} bytes)`,
+            { field: 'sizeBytes', sourceBytes: sourceMetadata.sizeBytes },
+          );
+        }
+        const scan = await scanTree(sourcePath, signal);
+        await this.checkRoomForCopy(layout, scan);
+        await this.stage(layout, id, signal, (dir) =>
+          copyTree(sourcePath, dir, {
+            signal,
+            onProgress: options?.onProgress,
+            totalBytes: scan.apparentBytes,
+            preserveOwners: this.isRoot,
+            // A snapshot's own root is locked down; the volume gets the original root back.
+            rootAttrs: source.kind === 'snapshot' ? sourceMetadata?.root : undefined,
+          }),
+          async (dir) =>
+            this.publish(layout, 'volume', id, dir, {
+              ...metadata,
+              source: { kind: source.kind, pool: source.pool.spec.name, backendId: source.backendId },
+            }),
+        );
+        return this.describe(layout, 'volume', id, signal);
+      });
+    });
+  }
+
+  async delete(ref: BackendRef, options?: OperationOptions): Promise<void> {
+    return this.remove('delete', 'volume', ref, options);
+  }
+
+  async snapshot(snapshotId: string, source: BackendRef, options?: OperationOptions): Promise<BackendVolume> {
+    return this.run('snapshot', options, async () => {
+      const signal = options?.signal;
+      const pool = this.poolOf('source.pool', source?.pool);
+      const volumeId = checkBackendId('source.backendId', source.backendId);
+      const id = checkBackendId('snapshotId', snapshotId);
+      const layout = await this.layout(pool);
+      const locks: LockRequest[] = [
+        { key: lockKey(pool, 'snapshot', id), mode: 'exclusive' },
+        { key: lockKey(pool, 'volume', volumeId), mode: 'shared' },
+      ];
+
+      return this.locks.run(locks, signal, async () => {
+        if (await this.findEntry(layout, 'snapshot', id, 'snapshotId')) {
+          // A crash may have come between the rename and the chmod of the first attempt.
+          await withSafeDir(this.entryPath(layout, 'snapshot', id), (dir) => dir.chmod(SNAPSHOT_ROOT_MODE));
+          return this.describe(layout, 'snapshot', id, signal);
+        }
+        const sourcePath = await this.requireEntry(layout, 'volume', volumeId, 'source.backendId');
+        const sourceMetadata = await readMetadata(this.metadataFile(layout, 'volume', volumeId));
+        const scan = await scanTree(sourcePath, signal);
+        await this.checkRoomForCopy(layout, scan);
+        const now = Date.now();
+        const lockedRoot: FileAttrs = { mode: 0o700, uid: this.uid, gid: this.gid, atimeMs: now, mtimeMs: now };
+        await this.stage(
+          layout,
+          id,
+          signal,
+          (dir) =>
+            copyTree(sourcePath, dir, {
+              signal,
+              onProgress: options?.onProgress,
+              totalBytes: scan.apparentBytes,
+              preserveOwners: this.isRoot,
+              rootAttrs: lockedRoot,
+            }),
+          async (dir, copied) => {
+            await this.publish(layout, 'snapshot', id, dir, {
+              version: 1,
+              kind: 'snapshot',
+              sizeBytes: sourceMetadata?.sizeBytes ?? scan.allocatedBytes,
+              createdAt: now,
+              source: { kind: 'volume', pool: pool.spec.name, backendId: volumeId },
+              root: copied.rootAttrs,
+            });
+            // After the rename: a non-root process cannot move a directory it may not write.
+            await withSafeDir(this.entryPath(layout, 'snapshot', id), (d) => d.chmod(SNAPSHOT_ROOT_MODE));
+          },
+        );
+        return this.describe(layout, 'snapshot', id, signal);
+      });
+    });
+  }
+
+  async deleteSnapshot(ref: BackendRef, options?: OperationOptions): Promise<void> {
+    return this.remove('deleteSnapshot', 'snapshot', ref, options);
+  }
+
+  async expand(ref: BackendRef, sizeBytes: number, options?: OperationOptions): Promise<BackendVolume> {
+    return this.run('expand', options, async () => {
+      const signal = options?.signal;
+      const pool = this.poolOf('ref.pool', ref?.pool);
+      const id = checkBackendId('ref.backendId', ref.backendId);
+      const size = checkSize('sizeBytes', sizeBytes);
+      const layout = await this.layout(pool);
+      return this.locks.run([{ key: lockKey(pool, 'volume', id), mode: 'exclusive' }], signal, async () => {
+        await this.requireEntry(layout, 'volume', id, 'ref.backendId');
+        const current = await this.describe(layout, 'volume', id, signal);
+        if (size < current.sizeBytes) {
+          throw new PollyError('OUT_OF_RANGE', `sizeBytes: cannot shrink volume "${id}" from ${current.sizeBytes} to ${size} bytes`, {
+            field: 'sizeBytes',
+            currentBytes: current.sizeBytes,
+            requestedBytes: size,
+          });
+        }
+        if (size === current.sizeBytes) return current;
+        const file = this.metadataFile(layout, 'volume', id);
+        const metadata: DirMetadata = (await readMetadata(file)) ?? { version: 1, kind: 'volume', sizeBytes: size };
+        await writeMetadata(file, { ...metadata, sizeBytes: size });
+        return this.describe(layout, 'volume', id, signal);
+      });
+    });
+  }
+
+  async list(pool: string, options?: OperationOptions): Promise<BackendVolume[]> {
+    return this.run('list', options, async () => {
+      const signal = options?.signal;
+      const layout = await this.layout(this.poolOf('pool', pool));
+      const found: BackendVolume[] = [];
+      for (const kind of ['volume', 'snapshot'] as const) {
+        const entries = await readdir(kind === 'volume' ? layout.volumes : layout.snapshots, { withFileTypes: true });
+        for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+          signal?.throwIfAborted();
+          // Symlinks and files are not volumes (and are never followed); names outside the safe
+          // set could not be handed back to the driver, so they are not offered either.
+          if (!entry.isDirectory() || !isValidBackendId(entry.name)) continue;
+          try {
+            found.push(await this.describe(layout, kind, entry.name, signal));
+          } catch (e) {
+            if (!isVanished(e)) throw e; // deleted while we listed
+          }
+        }
+      }
+      return found;
+    });
+  }
+
+  async usage(ref: BackendRef, options?: OperationOptions): Promise<number | undefined> {
+    return this.run('usage', options, async () => {
+      const pool = this.poolOf('ref.pool', ref?.pool);
+      const id = checkBackendId('ref.backendId', ref.backendId);
+      const layout = await this.layout(pool);
+      const volume = await this.requireEntry(layout, 'volume', id, 'ref.backendId');
+      return (await scanTree(volume, options?.signal)).allocatedBytes;
+    });
+  }
+
+  /**
+   * Removes what crashed or failed operations left in `.staging/` and metadata files whose
+   * volume or snapshot no longer exists. Work in progress in this process is never touched;
+   * `olderThanMs` protects that of other processes sharing the pool. Returns what was removed,
+   * relative to the pool root. The reconciler calls this.
+   */
+  async cleanupStaging(pool: string, options: CleanupStagingOptions = {}): Promise<string[]> {
+    return this.run('cleanupStaging', options, async () => {
+      const layout = await this.layout(this.poolOf('pool', pool));
+      const cutoff = Date.now() - (options.olderThanMs ?? 0);
+      const removed: string[] = [];
+      const oldEnough = async (file: string): Promise<boolean> => {
+        try {
+          return (await lstat(file)).mtimeMs <= cutoff;
+        } catch (e) {
+          if (isVanished(e)) return false;
+          throw e;
+        }
+      };
+
+      for (const name of await readdir(layout.staging)) {
+        options.signal?.throwIfAborted();
+        const leftover = path.join(layout.staging, name);
+        if (this.stagingInUse.has(leftover) || !(await oldEnough(leftover))) continue;
+        await removeTree(leftover);
+        removed.push(path.join('.staging', name));
+      }
+
+      for (const kind of ['volume', 'snapshot'] as const) {
+        const metaDir = kind === 'volume' ? layout.metaVolumes : layout.metaSnapshots;
+        for (const name of await readdir(metaDir)) {
+          options.signal?.throwIfAborted();
+          // `<id>.json` or a temporary `<id>.json.tmp-…` of an interrupted write.
+          const match = /^(.+)\.json(\.tmp-[0-9a-f]+)?$/.exec(name);
+          const id = match?.[1];
+          if (!id || !isValidBackendId(id) || this.locks.isBusy(lockKey(layout.pool, kind, id))) continue;
+          const file = path.join(metaDir, name);
+          const orphan = match[2] !== undefined || !(await this.entryExists(layout, kind, id));
+          if (!orphan || !(await oldEnough(file))) continue;
+          await removeMetadata(file);
+          removed.push(path.relative(layout.root, file));
+        }
+      }
+      return removed;
+    });
+  }
+
+  /** The port's name for cleanupStaging: how many leftovers were removed. */
+  async cleanup(pool: string, options?: OperationOptions): Promise<number> {
+    return (await this.cleanupStaging(pool, options?.signal ? { signal: options.signal } : {})).length;
+  }
+
+  /** Waits for running operations; new ones are refused with UNAVAILABLE. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.allSettled([...this.running]);
+  }
+
+  // ---------------------------------------------------------------------------------------
+
+  /** Runs one public operation: refuses after close, maps errors, tracks it for close(). */
+  private run<T>(op: string, options: { readonly signal?: AbortSignal } | undefined, fn: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new PollyError('UNAVAILABLE', `dir driver of service "${this.service.name}" is closed`));
+    const signal = options?.signal;
+    const task = (async () => {
+      try {
+        signal?.throwIfAborted();
+        return await fn();
+      } catch (e) {
+        throw toDriverError(e, op, signal);
+      }
+    })();
+    this.running.add(task);
+    const forget = (): void => void this.running.delete(task);
+    task.then(forget, forget);
+    return task;
+  }
+
+  private poolOf(field: string, pool: unknown): DirPool {
+    const found = typeof pool === 'string' ? this.dirPools.get(pool) : undefined;
+    if (!found) {
+      throw invalid(field, `unknown pool ${JSON.stringify(pool)} of service "${this.service.name}"; known: ${this.pools().join(', ')}`);
+    }
+    return found;
+  }
+
+  private checkSource(source: NonNullable<CreateVolumeRequest['source']>): { kind: Kind; pool: DirPool; backendId: string } {
+    if (typeof source !== 'object' || source === null) throw invalid('source', 'must be { kind, ref }');
+    if (source.kind !== 'snapshot' && source.kind !== 'volume') throw invalid('source.kind', 'must be "snapshot" or "volume"');
+    const pool = this.poolOf('source.ref.pool', source.ref?.pool);
+    return { kind: source.kind, pool, backendId: checkBackendId('source.ref.backendId', source.ref.backendId) };
+  }
+
+  /**
+   * Creates the pool's directories when missing and checks that none of them is a symlink.
+   * The root is resolved with realpath (the admin may point it through a symlink); below it,
+   * every directory the driver joins a backendId to is a real directory, so a checked backendId
+   * (no '/', no '..') cannot lead outside the pool.
+   */
+  private async layout(pool: DirPool): Promise<PoolLayout> {
+    await mkdir(pool.root, { recursive: true, mode: 0o755 });
+    const root = await realpath(pool.root);
+    const layout: PoolLayout = {
+      pool,
+      root,
+      volumes: path.join(root, 'volumes'),
+      snapshots: path.join(root, 'snapshots'),
+      staging: path.join(root, '.staging'),
+      metaVolumes: path.join(root, '.meta', 'volumes'),
+      metaSnapshots: path.join(root, '.meta', 'snapshots'),
+    };
+    await ensureDirectory(layout.volumes, 0o755, false);
+    await ensureDirectory(layout.snapshots, 0o755, false);
+    await ensureDirectory(layout.staging, 0o700, true);
+    await ensureDirectory(path.join(root, '.meta'), 0o700, true);
+    await ensureDirectory(layout.metaVolumes, 0o700, true);
+    await ensureDirectory(layout.metaSnapshots, 0o700, true);
+    return layout;
+  }
+
+  private entryPath(layout: PoolLayout, kind: Kind, id: string): string {
+    const parent = kind === 'volume' ? layout.volumes : layout.snapshots;
+    const resolved = path.resolve(parent, id);
+    // Defence in depth: checkBackendId already makes this impossible.
+    if (path.dirname(resolved) !== parent) throw invalid('backendId', `${JSON.stringify(id)} leaves the pool`);
+    return resolved;
+  }
+
+  private metadataFile(layout: PoolLayout, kind: Kind, id: string): string {
+    return metadataPath(kind === 'volume' ? layout.metaVolumes : layout.metaSnapshots, id);
+  }
+
+  /** Whether the entry exists; a symlink or non-directory in its place is refused. */
+  private async findEntry(layout: PoolLayout, kind: Kind, id: string, field: string): Promise<boolean> {
+    let st;
+    try {
+      st = await lstat(this.entryPath(layout, kind, id));
+    } catch (e) {
+      if (isVanished(e)) return false;
+      throw e;
+    }
+    if (st.isSymbolicLink()) throw invalid(field, `${kind} ${JSON.stringify(id)} is a symbolic link in the pool; refusing to follow it`);
+    if (!st.isDirectory()) throw invalid(field, `${kind} ${JSON.stringify(id)} is not a directory`);
+    return true;
+  }
+
+  private async requireEntry(layout: PoolLayout, kind: Kind, id: string, field: string): Promise<string> {
+    if (!(await this.findEntry(layout, kind, id, field))) throw notFound(kind, id);
+    return this.entryPath(layout, kind, id);
+  }
+
+  /** Existence only, without judging what is there (used by cleanup). */
+  private async entryExists(layout: PoolLayout, kind: Kind, id: string): Promise<boolean> {
+    try {
+      await lstat(this.entryPath(layout, kind, id));
+      return true;
+    } catch (e) {
+      if (isVanished(e)) return false;
+      throw e;
+    }
+  }
+
+  private async describe(layout: PoolLayout, kind: Kind, id: string, signal: AbortSignal | undefined): Promise<BackendVolume> {
+    const metadata = await readMetadata(this.metadataFile(layout, kind, id));
+    const sizeBytes = metadata?.sizeBytes ?? (await scanTree(this.entryPath(layout, kind, id), signal)).allocatedBytes;
+    const volume: BackendVolume = { pool: layout.pool.spec.name, backendId: id, kind, sizeBytes };
+    return metadata?.createdAt === undefined ? volume : { ...volume, createdAt: metadata.createdAt };
+  }
+
+  private async poolCapacity(layout: PoolLayout): Promise<PoolCapacity> {
+    const fs = await statfs(layout.root);
+    const backendTotal = fs.bsize * fs.blocks;
+    const cap = layout.pool.spec.capacityBytes;
+    const totalBytes = cap === undefined ? backendTotal : Math.min(backendTotal, cap);
+    return { pool: layout.pool.spec.name, totalBytes, freeBytes: Math.min(fs.bavail * fs.bsize, totalBytes) };
+  }
+
+  /** Refuses a copy that cannot fit before writing anything (holes and reflinks need less). */
+  private async checkRoomForCopy(layout: PoolLayout, scan: TreeScan): Promise<void> {
+    const { freeBytes } = await this.poolCapacity(layout);
+    if (scan.allocatedBytes > freeBytes) {
+      throw new PollyError(
+        'INSUFFICIENT_CAPACITY',
+        `pool ${layout.pool.spec.name}: the copy needs ${formatBytes(scan.allocatedBytes)}, ${formatBytes(freeBytes)} free`,
+        { pool: layout.pool.spec.name, neededBytes: scan.allocatedBytes, freeBytes },
+      );
+    }
+  }
+
+  /**
+   * Builds something in a fresh `.staging/<id>.<random>` directory and publishes it. If building
+   * or publishing fails or the signal aborts, the staging directory is removed, so nothing
+   * half-made is visible. The abort is checked last before publishing; after that the operation
+   * completes.
+   */
+  private async stage<T>(
+    layout: PoolLayout,
+    id: string,
+    signal: AbortSignal | undefined,
+    build: (dir: string) => Promise<T>,
+    publish: (dir: string, built: T) => Promise<void>,
+  ): Promise<void> {
+    const dir = path.join(layout.staging, `${id}.${randomBytes(6).toString('hex')}`);
+    this.stagingInUse.add(dir);
+    try {
+      const built = await build(dir);
+      signal?.throwIfAborted();
+      await publish(dir, built);
+    } catch (e) {
+      // The caller needs the original error; should this removal fail too, cleanupStaging
+      // removes the leftover later.
+      await removeTree(dir).catch(() => undefined);
+      throw e;
+    } finally {
+      this.stagingInUse.delete(dir);
+    }
+  }
+
+  /**
+   * Makes a staged tree visible: metadata first, then the atomic rename. A crash in between
+   * leaves only orphan metadata, which cleanupStaging removes and a retry overwrites.
+   */
+  private async publish(layout: PoolLayout, kind: Kind, id: string, dir: string, metadata: DirMetadata): Promise<void> {
+    await writeMetadata(this.metadataFile(layout, kind, id), metadata);
+    await rename(dir, this.entryPath(layout, kind, id));
+    await syncDirectory(kind === 'volume' ? layout.volumes : layout.snapshots);
+  }
+
+  /**
+   * delete / deleteSnapshot: rename the entry into `.staging` (it disappears atomically and
+   * becomes unreachable for non-root users), drop its metadata, then remove the tree.
+   */
+  private remove(op: string, kind: Kind, ref: BackendRef, options: OperationOptions | undefined): Promise<void> {
+    return this.run(op, options, async () => {
+      const pool = this.poolOf('ref.pool', ref?.pool);
+      const id = checkBackendId('ref.backendId', ref.backendId);
+      const layout = await this.layout(pool);
+      await this.locks.run([{ key: lockKey(pool, kind, id), mode: 'exclusive' }], options?.signal, async () => {
+        const metadataFile = this.metadataFile(layout, kind, id);
+        if (!(await this.findEntry(layout, kind, id, 'ref.backendId'))) {
+          await removeMetadata(metadataFile);
+          return;
+        }
+        const entry = this.entryPath(layout, kind, id);
+        // A non-root process may only move a directory it can write (snapshot roots are 0500).
+        if (kind === 'snapshot') await withSafeDir(entry, (dir) => dir.chmod(0o700));
+        const trash = path.join(layout.staging, `${id}.${randomBytes(6).toString('hex')}.deleting`);
+        this.stagingInUse.add(trash);
+        try {
+          await rename(entry, trash);
+          await syncDirectory(kind === 'volume' ? layout.volumes : layout.snapshots);
+          await removeMetadata(metadataFile);
+          await removeTree(trash);
+        } finally {
+          this.stagingInUse.delete(trash);
+        }
+      });
+    });
+  }
+}
+
+/**
+ * Creates the dir driver of a service. Checks the configuration now: every pool needs an
+ * absolute `path`, and the pools' roots must not overlap.
+ */
+export function createDirDriver(service: ServiceSpec): DirDriver {
+  const roots = new Map<string, string>();
+  for (const pool of service.pools) {
+    if (roots.has(pool.name)) throw invalid(`services.${service.name}.pools.${pool.name}`, 'is defined twice');
+    roots.set(pool.name, poolRootPath(service, pool));
+  }
+  checkPoolRootsDisjoint([{ ...service, driver: 'dir' }]);
+  return new DirDriver(service, roots);
+}
+
+const lockKey = (pool: DirPool, kind: Kind, id: string): string => `${pool.spec.name}\u0000${kind}\u0000${id}`;
+
+function checkSize(field: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw invalid(field, 'must be a non-negative integer number of bytes');
+  return value;
+}
+
+/**
+ * mkdir when missing; refuse a symlink or file in its place. Private directories (staging,
+ * metadata) are kept 0700 so that non-root users cannot reach work in progress.
+ */
+async function ensureDirectory(dir: string, mode: number, privateDir: boolean): Promise<void> {
+  try {
+    await mkdir(dir, { mode });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  }
+  const st = await lstat(dir);
+  if (st.isSymbolicLink() || !st.isDirectory()) {
+    throw new PollyError('BACKEND_ERROR', `dir driver: ${dir} must be a directory, found ${st.isSymbolicLink() ? 'a symlink' : 'a file'}; refusing to use the pool`, {
+      path: dir,
+    });
+  }
+  if (privateDir && (st.mode & 0o077) !== 0) await withSafeDir(dir, (d) => d.chmod(0o700));
+}
+
