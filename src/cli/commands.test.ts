@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { closedPort, startFakeServer, type FakeServer } from '../client/testing/fake-server.js';
 import type { ServerStartOptions } from './app.js';
@@ -8,21 +8,17 @@ import { standardRoutes } from './testing/routes.js';
 
 describe('polly service, pool, snapshot, version, env, server', () => {
   let fake: FakeServer;
-  let mark = 0;
   before(async () => {
     fake = await startFakeServer(standardRoutes());
   });
   after(() => fake.close());
-  beforeEach(() => {
-    mark = fake.requests.length;
-  });
   const polly = (args: string[], opts: RunOptions = {}) => run(['--host', fake.url, ...args], opts);
   const lastSent = () => fake.requests[fake.requests.length - 1]!;
 
   it('service ls as YAML and table', async () => {
     const y = await polly(['service', 'ls']);
     assert.equal(y.code, 0, y.stderr);
-    assert.deepEqual((parse(y.stdout) as { name: string }[]).map((s) => s.name), ['local', 'fast']);
+    assert.deepEqual((parse(y.stdout) as { name: string }[]).map((s) => s.name), ['local', 'fast', 'bare']);
     const t = await polly(['service', 'list', '--format', 'table']);
     assert.match(t.stdout, /^NAME\s+DRIVER\s+POOLS\s+VOLUMES\s+USED\s+DEFAULT SIZE\s+DEFAULT TYPE\nlocal\s+dir\s+p1\s+2\s+20Gi\s+1Gi\s+-\n/);
   });

@@ -32,7 +32,7 @@ describe('polly (global options, output, errors)', () => {
     const r = await run(['service', 'ls'], { env: { POLLY_HOST: `tcp://127.0.0.1:${fake.port}`, POLLY_TOKEN: 'env-token', POLLY_FORMAT: 'json' } });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(first().headers.authorization, 'Bearer env-token');
-    assert.equal((JSON.parse(r.stdout) as unknown[]).length, 2);
+    assert.equal((JSON.parse(r.stdout) as unknown[]).length, 3);
   });
 
   it('flags win over the environment', async () => {

@@ -20,12 +20,19 @@ export async function withProgress<T>(
   const s = await start();
   if (s.done) return s.value;
   const bar = new ProgressBar(ctx.io.stderr, label);
+  let total = s.operation.progress?.totalBytes ?? 0;
   bar.update(s.operation.progress);
   try {
-    return await ctx.client().waitForOperation<T>(s.operation.id, {
+    const result = await ctx.client().waitForOperation<T>(s.operation.id, {
       intervalMs: POLL_INTERVAL_MS,
-      onProgress: (op) => bar.update(op.progress),
+      onProgress: (op) => {
+        total = Math.max(total, op.progress?.totalBytes ?? 0);
+        bar.update(op.progress);
+      },
     });
+    // Show the copy as complete even if the last poll came before the final byte count.
+    if (total > 0) bar.update({ doneBytes: total, totalBytes: total });
+    return result;
   } finally {
     bar.finish();
   }

@@ -137,6 +137,12 @@ describe('polly volume', () => {
       assert.equal((lastSent().body as { size: number }).size, 5 * GiB);
     });
 
+    it('leaves the size to the server when the service reports no default', async () => {
+      const r = await polly(['volume', 'create', '--servicename', 'bare', '--name', 'x']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(lastSent().body, { service: 'bare', name: 'x' });
+    });
+
     it('fails clearly for an unknown service without --size', async () => {
       const r = await polly(['volume', 'create', '--servicename', 'nope', '--name', 'x']);
       assert.equal(r.code, 1);

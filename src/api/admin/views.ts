@@ -1,6 +1,7 @@
 import type { Snapshot, Volume } from '../../core/model.js';
 import { toGiB } from '../../core/units.js';
 import type { UnmanagedVolume } from '../../core/unmanaged.js';
+import type { ServiceView } from '../../core/catalog.js';
 
 const iso = (t: number): string => new Date(t).toISOString();
 
@@ -43,4 +44,10 @@ export function legacyVolumeView(v: Volume) {
 
 export function legacyUnmanagedView(u: UnmanagedVolume) {
   return { id: u.backendId, name: u.backendId, size: toGiB(u.sizeBytes), availabilityZone: '', type: '', volumeid: '', serviceName: u.service };
+}
+
+/** A service as /v1 shows it (sizes in bytes). */
+export function serviceView(s: ServiceView) {
+  const { defaultSizeBytes, ...rest } = s;
+  return { ...rest, defaultSize: defaultSizeBytes };
 }

@@ -97,17 +97,19 @@ export function volumeCommands(program: Command, app: App): void {
       const ctx = app.context(cmd);
       const client = ctx.client();
       const source = opts.fromsnapshot !== undefined ? { snapshot: opts.fromsnapshot } : opts.fromvolume !== undefined ? { volume: opts.fromvolume } : undefined;
-      const req: CreateVolumeRequest = {
+      const size = opts.size ?? (await defaultSize(ctx, opts));
+      const req = {
         service: opts.servicename,
         name: opts.name,
-        size: opts.size ?? (await defaultSize(ctx, opts)),
+        // Without a size known here the field is left out and the server applies its default.
+        ...(size !== undefined ? { size } : {}),
         ...(opts.type !== undefined ? { type: opts.type } : {}),
         ...(opts.iops !== undefined ? { iops: opts.iops } : {}),
         ...(opts.availabilityzone !== undefined ? { zone: opts.availabilityzone } : {}),
         ...(opts.label !== undefined ? { labels: opts.label } : {}),
         ...(opts.scheduler !== undefined ? { schedulers: opts.scheduler } : {}),
         ...(source !== undefined ? { source } : {}),
-      };
+      } as CreateVolumeRequest;
       const created =
         source === undefined
           ? await client.createVolume(req)
@@ -218,12 +220,12 @@ function oneVolumeId(arg: string | undefined, flag: string | undefined): string 
   return id;
 }
 
-/** Without --size: the size of the source, else the service's default size. */
-async function defaultSize(ctx: CliContext, opts: CreateOptions): Promise<number> {
+/** Without --size: the size of the source, else the service's default size (if it reports one). */
+async function defaultSize(ctx: CliContext, opts: CreateOptions): Promise<number | undefined> {
   const client = ctx.client();
   if (opts.fromsnapshot !== undefined) return (await client.getSnapshot(opts.fromsnapshot)).size;
   if (opts.fromvolume !== undefined) return (await client.getVolume(opts.fromvolume)).size;
   const service = (await client.listServices()).find((s) => s.name === opts.servicename);
   if (service === undefined) throw new CliError(`no service named "${opts.servicename}" (see polly service ls)`);
-  return service.defaultSize;
+  return typeof service.defaultSize === 'number' ? service.defaultSize : undefined;
 }

@@ -15,7 +15,16 @@ export function standardRoutes(): Record<string, FakeHandler> {
   const find = (id: string) => (id === 'vol-1' || id === 'vol-2' ? volume({ id }) : undefined);
   return {
     'GET /v1/version': () => ({ body: { version: '0.2.0', api: 'v1', node: 'v20.0.0', store: 'sqlite' } }),
-    'GET /v1/services': () => ({ body: { items: [service(), service({ name: 'fast', driver: 'image', defaultSize: 5 * GiB, pools: ['ssd'] })] } }),
+    'GET /v1/services': () => ({
+      body: {
+        items: [
+          service(),
+          service({ name: 'fast', driver: 'image', defaultSize: 5 * GiB, pools: ['ssd'] }),
+          // A service that reports no default size: the CLI leaves the size to the server.
+          { ...service({ name: 'bare' }), defaultSize: undefined },
+        ],
+      },
+    }),
     'GET /v1/pools': (r) => ({ body: { items: [pool(), pool({ id: 'fast/ssd', service: 'fast', name: 'ssd', zone: 'z1' })].filter((p) => !r.query.get('service') || p.service === r.query.get('service')) } }),
     'GET /v1/volumes': (r) => {
       const cursor = r.query.get('cursor');

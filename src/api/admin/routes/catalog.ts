@@ -3,20 +3,20 @@ import type { Static } from '@sinclair/typebox';
 import { decodeCursor, encodeCursor } from '../../../core/volumes.js';
 import { callerOf, type AdminDeps } from '../request-context.js';
 import { AdoptBody, EraseBody, ServiceQuery, StoreQuery, VolumeSchema, errorResponses } from '../schemas.js';
-import { unmanagedView, volumeView } from '../views.js';
+import { serviceView, unmanagedView, volumeView } from '../views.js';
 import { assertAdmin } from '../../../core/access.js';
 
 /** Services, pools, unmanaged volumes, the raw store and reconcile reports. */
 export function catalogRoutes(app: FastifyInstance, deps: AdminDeps): void {
   const { polly } = deps;
 
-  app.get('/v1/services', { schema: { tags: ['catalog'] } }, async (req) => ({ items: polly.listServices(callerOf(deps, req)) }));
+  app.get('/v1/services', { schema: { tags: ['catalog'] } }, async (req) => ({ items: polly.listServices(callerOf(deps, req)).map(serviceView) }));
 
   app.get('/v1/services/:name', { schema: { tags: ['catalog'] } }, async (req, reply) => {
     const name = (req.params as { name: string }).name;
     const found = polly.listServices(callerOf(deps, req)).find((s) => s.name === name);
     if (!found) return reply.code(404).send({ error: { code: 'NOT_FOUND', message: `service ${JSON.stringify(name)} not found`, details: { kind: 'service', id: name } } });
-    return found;
+    return serviceView(found);
   });
 
   app.get('/v1/pools', { schema: { tags: ['catalog'], querystring: ServiceQuery } }, async (req) =>

@@ -15,6 +15,7 @@ export function snapshotRoutes(app: FastifyInstance, deps: AdminDeps): void {
     const b = req.body as Static<typeof SnapshotBody>;
     const input = { volumeId: (req.params as { id: string }).id, name: b.name, ...(b.labels ? { labels: b.labels } : {}) };
     if (wantsAsync(req)) {
+      await polly.getVolume(caller, input.volumeId); // a missing volume is a 404 now, not a failed operation later
       const op = polly.operations.start('create-snapshot', async (onProgress) => snapshotView((await polly.createSnapshot(caller, input, { onProgress })).snapshot));
       return reply.code(202).header('location', `/v1/operations/${op.id}`).send({ operation: op });
     }
