@@ -25,7 +25,7 @@ export const ENV_ADMIN_TOKEN_NAME = 'env-admin';
 export const FLAG_OVERRIDES: readonly { readonly key: keyof ConfigFlags; readonly flag: string; readonly path: ConfigPath }[] = [
   { key: 'host', flag: '--host', path: ['server', 'host'] },
   { key: 'dataDir', flag: '--data-dir', path: ['server', 'dataDir'] },
-  { key: 'logLevel', flag: '--log-level', path: ['log', 'level'] },
+  { key: 'logLevel', flag: '--logLevel', path: ['log', 'level'] },
 ];
 
 /**

@@ -9,7 +9,7 @@ export interface ConfigProblem {
 }
 
 export const formatProblem = (p: ConfigProblem): string =>
-  `${p.path}: ${p.message}${p.line === undefined ? '' : ` [line ${p.line}]`}`;
+  `${p.path}: ${p.message}${p.line === undefined || p.message.includes(`line ${p.line},`) ? '' : ` [line ${p.line}]`}`;
 
 /** Thrown by `loadConfig` (and the parse helpers) with every problem found, not just the first. */
 export class ConfigError extends Error {

@@ -45,6 +45,8 @@ export function loadConfig(options: LoadOptions): PollyConfig {
     fail();
   }
   let doc = data as Record<string, unknown>;
+  // Top-level `x-…` keys are free for YAML anchors (as in Compose files) and ignored.
+  for (const key of Object.keys(doc)) if (key.startsWith('x-')) delete doc[key];
   let libstorageRaw: Record<string, unknown> = {};
   if (is2016Layout(doc)) {
     const t = translate2016(doc, { knownDrivers: options.knownDrivers, problems: legacy, aliases });

@@ -1,4 +1,3 @@
-import { PollyError } from '../core/errors.js';
 import { ConfigError } from './config-error.js';
 import type { ConfigPath } from './config-path.js';
 
@@ -24,25 +23,14 @@ export class ProblemList {
     return this.items.length === 0;
   }
 
-  /**
-   * Runs a parse helper; a ConfigError or PollyError it throws becomes a problem at `path`
-   * (with `accepted` appended when the helper's message does not say it already).
-   */
-  attempt<T>(path: ConfigPath, fn: () => T, accepted?: string): T | undefined {
+  /** Runs a parse helper; the problems of a ConfigError it throws are recorded at `path`. */
+  attempt<T>(path: ConfigPath, fn: () => T): T | undefined {
     try {
       return fn();
     } catch (e) {
-      if (e instanceof ConfigError) {
-        for (const p of e.problems) this.items.push({ path, message: p.message });
-        return undefined;
-      }
-      if (e instanceof PollyError) {
-        const field = typeof e.details['field'] === 'string' ? e.details['field'] : '';
-        const what = field !== '' && e.message.startsWith(`${field}: `) ? e.message.slice(field.length + 2) : e.message;
-        this.add(path, what, what.includes('accepted:') ? undefined : accepted);
-        return undefined;
-      }
-      throw e;
+      if (!(e instanceof ConfigError)) throw e;
+      for (const p of e.problems) this.items.push({ path, message: p.message });
+      return undefined;
     }
   }
 }

@@ -42,7 +42,7 @@ export function readConfigFile(options: { configFile?: string; defaultConfigFile
 /** Parses YAML text; syntax errors become one ConfigError with every error and its line. */
 export function parseConfigText(text: string, source: string): ConfigFile {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, merge: true });
   const problems: ConfigProblem[] = doc.errors.map((e) => {
     const { line, col } = lineCounter.linePos(e.pos[0]);
     return { path: source, message: `YAML syntax error at line ${line}, column ${col}: ${e.message}`, line };

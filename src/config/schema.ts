@@ -1,4 +1,4 @@
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import { HOST_PORT_ACCEPTED } from './parse-host-port.js';
 import { DURATION_ACCEPTED } from './parse-duration.js';
 import { LOG_LEVELS } from './polly-config.js';
@@ -14,7 +14,7 @@ import { LOG_LEVELS } from './polly-config.js';
  * `x-secret` marks a value that error messages never echo.
  */
 
-export const SIZE_ACCEPTED = 'a size such as 512Mi, 10Gi, 1.5Ti (units B, K, M, G, T, Ki, Mi, Gi, Ti) or a bare number of GiB';
+export const SIZE_ACCEPTED = 'a positive size such as 512Mi, 10Gi, 1.5Ti (units B, K, M, G, T, Ki, Mi, Gi, Ti) or a bare number of GiB';
 export const NAME_ACCEPTED = '1-128 letters, digits, ".", "_" and "-", starting with a letter or digit, without ".."';
 export const TOKEN_ACCEPTED = 'at least 16 (at most 4096) printable ASCII characters without spaces';
 export const STORE_TYPE_ACCEPTED = 'sqlite (etcd arrives with the HA store)';
@@ -150,4 +150,3 @@ export type PoolEntry = Static<typeof PoolSchema>;
 /** The top-level keys of Polly's own layout. */
 export const OWN_TOP_KEYS: readonly string[] = Object.keys(PollyFileSchema.properties);
 
-export type { TSchema };
