@@ -1,16 +1,16 @@
-import { constants, type Stats } from 'node:fs';
-import { copyFile, lchown, link, lutimes, mkdir, open, rm, symlink, type FileHandle } from 'node:fs/promises';
+import { constants, type BigIntStats, type Stats } from 'node:fs';
+import { copyFile, lchown, link, lstat, lutimes, mkdir, open, rm, symlink, type FileHandle } from 'node:fs/promises';
 import type { ProgressListener } from '../../core/ports/storage-driver.js';
 import { isVanished, SafeDir, withSafeDir } from './safe-dir.js';
 import { scanTree } from './scan-tree.js';
 
-/** Ownership, permission bits and times of a file or directory. */
+/** Ownership, permission bits and times (microseconds since the epoch) of a file or directory. */
 export interface FileAttrs {
   readonly mode: number;
   readonly uid: number;
   readonly gid: number;
-  readonly atimeMs: number;
-  readonly mtimeMs: number;
+  readonly atimeUs: number;
+  readonly mtimeUs: number;
 }
 
 export interface CopyTreeOptions {
@@ -40,13 +40,21 @@ const DIR_SYNC_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_
 /** Errors of a reflink attempt meaning "this filesystem cannot clone": copy the bytes instead. */
 const NO_REFLINK = new Set(['ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'EINVAL', 'ENOSYS', 'ENOTTY', 'EBADF', 'EPERM']);
 
-export const attrsOf = (st: Stats): FileAttrs => ({
-  mode: st.mode & 0o7777,
-  uid: st.uid,
-  gid: st.gid,
-  atimeMs: st.atimeMs,
-  mtimeMs: st.mtimeMs,
+/** Attributes from a bigint stat, whose times are exact (a number stat's mtimeMs is not). */
+export const attrsOf = (st: BigIntStats): FileAttrs => ({
+  mode: Number(st.mode & 0o7777n),
+  uid: Number(st.uid),
+  gid: Number(st.gid),
+  atimeUs: Number(st.atimeNs / 1000n),
+  mtimeUs: Number(st.mtimeNs / 1000n),
 });
+
+/**
+ * Seconds for utimes from microseconds. Node passes a double and libuv truncates it to whole
+ * microseconds; adding half a microsecond makes that truncation land on exactly `us`, so times
+ * survive copies of copies unchanged (to the microsecond).
+ */
+export const utimeSeconds = (us: number): number => Math.floor(us / 1e6) + ((us % 1e6) + 0.5) / 1e6;
 
 /**
  * Copies the directory tree `src` to `dst` (which must not exist). Preserves permission bits,
@@ -87,11 +95,12 @@ class TreeCopier {
       const dstRoot = Buffer.from(dst);
       await mkdir(dstRoot, { mode: 0o700 });
       await this.copyDir(root, dstRoot);
-      await this.finishDir(dstRoot, this.options.rootAttrs ?? attrsOf(root.stat));
+      const rootAttrs = attrsOf(await root.bigStat());
+      await this.finishDir(dstRoot, this.options.rootAttrs ?? rootAttrs);
       const total = Math.max(this.totalBytes, this.doneBytes);
       this.doneBytes = total;
       this.options.onProgress?.({ doneBytes: total, totalBytes: total });
-      return { rootAttrs: attrsOf(root.stat), doneBytes: total, skippedSpecial: this.skippedSpecial };
+      return { rootAttrs, doneBytes: total, skippedSpecial: this.skippedSpecial };
     });
   }
 
@@ -113,7 +122,7 @@ class TreeCopier {
       try {
         if (st.isDirectory()) await this.copySubdir(dir, name, target);
         else if (st.isFile()) await this.copyFile(dir, name, target);
-        else if (st.isSymbolicLink()) await this.copySymlink(dir, name, target, st);
+        else if (st.isSymbolicLink()) await this.copySymlink(dir, name, target);
         else this.skippedSpecial++;
       } catch (e) {
         if (isVanished(e)) continue;
@@ -127,7 +136,7 @@ class TreeCopier {
     try {
       await mkdir(dst, { mode: 0o700 });
       await this.copyDir(dir, dst);
-      await this.finishDir(dst, attrsOf(dir.stat));
+      await this.finishDir(dst, attrsOf(await dir.bigStat()));
     } finally {
       await dir.close();
     }
@@ -148,19 +157,23 @@ class TreeCopier {
     // chown first: it clears setuid/setgid bits, which chmod then restores.
     if (this.options.preserveOwners) await handle.chown(attrs.uid, attrs.gid);
     await handle.chmod(attrs.mode);
-    await handle.utimes(attrs.atimeMs / 1000, attrs.mtimeMs / 1000);
+    await handle.utimes(utimeSeconds(attrs.atimeUs), utimeSeconds(attrs.mtimeUs));
   }
 
-  private async copySymlink(dir: SafeDir, name: Buffer, dst: Buffer, st: Stats): Promise<void> {
+  private async copySymlink(dir: SafeDir, name: Buffer, dst: Buffer): Promise<void> {
+    const st = await lstat(dir.child(name), { bigint: true });
+    if (!st.isSymbolicLink()) throw Object.assign(new Error(`${dir.child(name).toString()} changed type during the copy`), { code: 'EAGAIN' });
     const target = await dir.readlink(name);
     await symlink(target, dst);
-    if (this.options.preserveOwners) await lchown(dst, st.uid, st.gid);
-    await lutimes(dst, st.atimeMs / 1000, st.mtimeMs / 1000);
+    const attrs = attrsOf(st);
+    if (this.options.preserveOwners) await lchown(dst, attrs.uid, attrs.gid);
+    await lutimes(dst, utimeSeconds(attrs.atimeUs), utimeSeconds(attrs.mtimeUs));
   }
 
   private async copyFile(dir: SafeDir, name: Buffer, dst: Buffer): Promise<void> {
     const { handle: source, stat } = await dir.openFile(name);
     try {
+      const exact = await source.stat({ bigint: true });
       const key = `${stat.dev}:${stat.ino}`;
       const first = stat.nlink > 1 ? this.links.get(key) : undefined;
       if (first) {
@@ -169,7 +182,7 @@ class TreeCopier {
       }
       const target = (await this.tryReflink(source, dst, stat)) ?? (await this.copyData(source, dst));
       try {
-        await this.applyAttrs(target, attrsOf(stat));
+        await this.applyAttrs(target, attrsOf(exact));
         await target.datasync();
       } finally {
         await target.close();

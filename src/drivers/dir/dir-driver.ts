@@ -193,7 +193,7 @@ export class DirDriver implements StorageDriver {
         const scan = await scanTree(sourcePath, signal);
         await this.checkRoomForCopy(layout, scan);
         const now = Date.now();
-        const lockedRoot: FileAttrs = { mode: 0o700, uid: this.uid, gid: this.gid, atimeMs: now, mtimeMs: now };
+        const lockedRoot: FileAttrs = { mode: 0o700, uid: this.uid, gid: this.gid, atimeUs: now * 1000, mtimeUs: now * 1000 };
         await this.stage(
           layout,
           id,

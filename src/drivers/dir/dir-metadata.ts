@@ -67,5 +67,5 @@ function isMetadata(value: unknown): value is DirMetadata {
 function isAttrs(value: unknown): value is FileAttrs {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
-  return ['mode', 'uid', 'gid', 'atimeMs', 'mtimeMs'].every((k) => typeof v[k] === 'number');
+  return ['mode', 'uid', 'gid', 'atimeUs', 'mtimeUs'].every((k) => typeof v[k] === 'number');
 }

@@ -1,4 +1,4 @@
-import { constants, type Stats } from 'node:fs';
+import { constants, type BigIntStats, type Stats } from 'node:fs';
 import { access, lstat, open, readdir, readlink, type FileHandle } from 'node:fs/promises';
 import { PollyError } from '../../core/errors.js';
 
@@ -6,6 +6,8 @@ const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK, O_NOCTTY } = constants;
 const DIR_FLAGS = O_RDONLY | O_DIRECTORY | O_NOFOLLOW;
 // O_NONBLOCK: a FIFO swapped in for a file must not block the open; regular files ignore it.
 const FILE_FLAGS = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY;
+/** Reading a tree to copy it should not change its access times (allowed for root or the owner). */
+const O_NOATIME = (constants as Record<string, number | undefined>)['O_NOATIME'] ?? 0;
 
 let procChecked: Promise<void> | undefined;
 
@@ -72,7 +74,13 @@ export class SafeDir {
 
   /** Opens a regular file for reading; refuses symlinks and anything that is not a regular file. */
   async openFile(name: Buffer): Promise<{ handle: FileHandle; stat: Stats }> {
-    const handle = await open(this.child(name), FILE_FLAGS);
+    let handle: FileHandle;
+    try {
+      handle = await open(this.child(name), FILE_FLAGS | O_NOATIME);
+    } catch (e) {
+      if (O_NOATIME === 0 || (e as NodeJS.ErrnoException).code !== 'EPERM') throw e;
+      handle = await open(this.child(name), FILE_FLAGS); // not our file: atime may move
+    }
     try {
       const stat = await handle.stat();
       if (!stat.isFile()) throw Object.assign(new Error(`${this.child(name).toString()} is not a regular file`), { code: 'EFTYPE' });
@@ -85,6 +93,11 @@ export class SafeDir {
 
   readlink(name: Buffer): Promise<Buffer> {
     return readlink(this.child(name), { encoding: 'buffer' });
+  }
+
+  /** fstat with exact (nanosecond) times. */
+  bigStat(): Promise<BigIntStats> {
+    return this.handle.stat({ bigint: true });
   }
 
   /** fchmod of the directory itself. */
