@@ -1,5 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { asPollyError, notFound, type PollyError } from './errors.js';
-import { newId } from './ids.js';
+import type { Caller } from './model.js';
 import type { Clock } from './ports/clock.js';
 import type { Progress, ProgressListener } from './ports/storage-driver.js';
 
@@ -8,6 +9,8 @@ export type OperationStatus = 'running' | 'succeeded' | 'failed';
 export interface Operation {
   readonly id: string;
   readonly kind: string;
+  /** Who started it; only they (or an admin) may follow it. */
+  readonly owner: string;
   readonly status: OperationStatus;
   readonly progress: Progress;
   readonly startedAt: number;
@@ -27,9 +30,9 @@ export class OperationTracker {
 
   constructor(private readonly clock: Clock) {}
 
-  start(kind: string, run: (onProgress: ProgressListener) => Promise<unknown>): Operation {
+  start(caller: Caller, kind: string, run: (onProgress: ProgressListener) => Promise<unknown>): Operation {
     this.prune();
-    const op: Operation = { id: newId('op'), kind, status: 'running', progress: { doneBytes: 0, totalBytes: 0 }, startedAt: this.clock.now() };
+    const op: Operation = { id: `op-${randomBytes(16).toString('hex')}`, kind, owner: caller.name, status: 'running', progress: { doneBytes: 0, totalBytes: 0 }, startedAt: this.clock.now() };
     this.ops.set(op.id, op);
     const update = (patch: Partial<Operation>) => this.ops.set(op.id, { ...this.ops.get(op.id)!, ...patch });
     run((progress) => update({ progress }))
@@ -38,9 +41,9 @@ export class OperationTracker {
     return op;
   }
 
-  get(id: string): Operation {
+  get(caller: Caller, id: string): Operation {
     const op = this.ops.get(id);
-    if (!op) throw notFound('operation', id);
+    if (!op || (caller.kind !== 'admin' && op.owner !== caller.name)) throw notFound('operation', id);
     return op;
   }
 

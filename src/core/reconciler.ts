@@ -116,6 +116,17 @@ export async function reconcile(ctx: CoreContext, options: ReconcileOptions): Pr
   const known = new Set<string>();
   for (const r of await all<Volume | Snapshot>(ctx, keys.volumes)) known.add(`${r.value.pool}\0${r.value.backendId}`);
   for (const r of await all<Volume | Snapshot>(ctx, keys.snapshots)) known.add(`${r.value.pool}\0${r.value.backendId}`);
+  for (const [name, ledger] of ctx.ledgers) {
+    const driver = ctx.drivers.get(name)!;
+    for (const pool of ledger.pools) {
+      if (!listing.has(pool.id)) continue; // listing failed above, already reported
+      try {
+        listing.set(pool.id, new Set((await driver.list(pool.spec.name)).map((b) => b.backendId)));
+      } catch (e) {
+        fail(`listing pool ${pool.id}`, e);
+      }
+    }
+  }
   for (const [poolId, ids] of listing) {
     for (const backendId of ids) {
       if (known.has(`${poolId}\0${backendId}`)) continue;

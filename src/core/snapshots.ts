@@ -107,7 +107,7 @@ export interface SnapshotFilter {
 
 export async function listSnapshots(ctx: CoreContext, caller: Caller, filter: SnapshotFilter, limit = 500, cursor?: string): Promise<Page<Snapshot>> {
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) throw invalid('limit', `must be an integer from 1 to ${MAX_LIST_LIMIT}`);
-  let after = cursor === undefined ? undefined : decodeCursor(cursor);
+  let after = cursor === undefined ? undefined : decodeCursor(cursor, keys.snapshots);
   const items: Snapshot[] = [];
   const sources = new Map<string, boolean>();
   const visible = async (s: Snapshot): Promise<boolean> => {

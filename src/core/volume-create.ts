@@ -152,8 +152,11 @@ function poolName(id: string): string {
   return id.slice(id.indexOf('/') + 1);
 }
 
+/** Identifies a request for Idempotency-Key reuse: every field of it, in a stable order. */
 function fingerprintOf(r: Resolved): string {
-  return JSON.stringify([r.sizeBytes, r.type ?? null, r.iops, r.source?.kind ?? null, r.source?.id ?? null, Object.entries(r.parameters).sort()]);
+  const stable = (v: unknown): unknown =>
+    v && typeof v === 'object' && !Array.isArray(v) ? Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, x]) => [k, stable(x)]) : v;
+  return JSON.stringify(stable({ ...r.input, sizeBytes: r.sizeBytes, type: r.type ?? null, iops: r.iops }));
 }
 
 function sameRequest(v: Volume, r: Resolved): boolean {

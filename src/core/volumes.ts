@@ -37,7 +37,7 @@ const matches = (v: Volume, f: VolumeFilter): boolean => {
 /** Cursor paging over the catalog; the cursor is opaque to clients. */
 export async function listVolumes(ctx: CoreContext, caller: Caller, filter: VolumeFilter, limit = 500, cursor?: string): Promise<Page<Volume>> {
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) throw invalid('limit', `must be an integer from 1 to ${MAX_LIST_LIMIT}`);
-  let after = cursor === undefined ? undefined : decodeCursor(cursor);
+  let after = cursor === undefined ? undefined : decodeCursor(cursor, keys.volumes);
   // A name filter within a service is an index lookup, not a scan.
   if (filter.name !== undefined && filter.service !== undefined) {
     const idx = await ctx.store.get<{ id: string }>(keys.volumeName(filter.service, filter.name));
@@ -62,9 +62,12 @@ export async function listVolumes(ctx: CoreContext, caller: Caller, filter: Volu
 
 export const encodeCursor = (key: string): string => Buffer.from(key).toString('base64url');
 
-export function decodeCursor(cursor: string): string {
+/** A cursor is the last key of a page; it is only valid for the listing (prefix) that made it. */
+export function decodeCursor(cursor: string, prefix = ''): string {
   const key = Buffer.from(cursor, 'base64url').toString();
-  if (!/^[a-z-]+\/[\x21-\x7e]*$/.test(key) || cursor.length > 1024) throw invalid('cursor', 'is not a cursor this server handed out');
+  if (cursor.length > 1024 || !key.startsWith(prefix) || !/^[a-z-]+\/[\x21-\x7e]*$/.test(key)) {
+    throw invalid('cursor', 'is not a cursor this listing handed out');
+  }
   return key;
 }
 
@@ -185,7 +188,7 @@ export async function detachVolume(ctx: CoreContext, caller: Caller, id: string,
     const cur = assertMaySeeVolume(caller, v, id);
     if (!cur.attachments.some((a) => a.nodeId === nodeId)) return cur;
     const attachments = cur.attachments.filter((a) => a.nodeId !== nodeId);
-    const next = attachments.length === 0 ? transition(cur, 'available', ctx.clock.now()) : { ...cur, updatedAt: ctx.clock.now() };
+    const next = attachments.length === 0 && cur.status === 'attached' ? transition(cur, 'available', ctx.clock.now()) : { ...cur, updatedAt: ctx.clock.now() };
     return { ...next, attachments };
   });
 }

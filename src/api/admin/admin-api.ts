@@ -1,5 +1,6 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
+import { Ajv } from 'ajv';
 import type { Logger } from 'pino';
 import { toHttpError } from './error-map.js';
 import { registerMetrics } from './metrics.js';
@@ -24,8 +25,19 @@ export async function buildAdminApi(options: AdminApiOptions): Promise<FastifyIn
     // Per-request access logs stay off (metrics count requests); errors still reach the log.
     ...(options.logger ? { loggerInstance: options.logger.child({}, { level: 'warn' }) } : { logger: false }),
     return503OnClosing: true,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+    maxParamLength: 256,
+    // Errors fastify raises before routing (over-long parameters, bad content types) use the envelope too.
+    frameworkErrors: (err, _req, reply) => {
+      const { status, body } = toHttpError(err);
+      void (reply as unknown as { code(n: number): { send(b: unknown): void } }).code(status).send(body);
+    },
   }) as unknown as FastifyInstance;
+  // Bodies are JSON and must carry the right types; query strings and path parameters are text
+  // and are coerced (limit=10 → 10, a repeated label → an array).
+  const strict = new Ajv({ coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false });
+  const coercing = new Ajv({ coerceTypes: 'array', removeAdditional: false, useDefaults: true, allErrors: false });
+  for (const ajv of [strict, coercing]) ajv.addKeyword('example');
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strict : coercing).compile(schema));
 
   await app.register(swagger, {
     openapi: {

@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import { invalid } from '../../core/errors.js';
 import type { Caller } from '../../core/model.js';
 import type { Polly } from '../../core/polly.js';
 import type { TokenAuth } from './auth.js';
@@ -19,7 +20,7 @@ export function parseLabelQuery(value: string | string[] | undefined): Record<st
   const out: Record<string, string> = {};
   for (const part of (Array.isArray(value) ? value : [value]).flatMap((v) => v.split(','))) {
     const i = part.indexOf('=');
-    if (i <= 0) continue;
+    if (i <= 0) throw invalid('label', `"${part}" is not key=value`);
     out[part.slice(0, i)] = part.slice(i + 1);
   }
   return out;

@@ -55,12 +55,12 @@ export class Placement {
     this.staticFilters = filters.filter((f) => !f.dynamic);
     this.dynamicFilters = filters.filter((f) => f.dynamic);
     this.scorers = Object.entries(options.scorers)
-      .filter(([, weight]) => weight > 0)
       .map(([n, weight]) => {
         const plugin = registry.scorers.get(n);
         if (!plugin) throw new PollyError('INVALID_ARGUMENT', `placement.scorers: unknown scorer "${n}"`);
         return { plugin, weight };
-      });
+      })
+      .filter((s) => s.weight > 0);
     this.totalWeight = this.scorers.reduce((s, w) => s + w.weight, 0);
   }
 

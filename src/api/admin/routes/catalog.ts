@@ -32,7 +32,7 @@ export function catalogRoutes(app: FastifyInstance, deps: AdminDeps): void {
 
   app.get('/v1/store', { schema: { tags: ['store'], querystring: StoreQuery } }, async (req) => {
     const q = req.query as Static<typeof StoreQuery>;
-    const page = await polly.dumpStore(callerOf(deps, req), q.prefix ?? '', q.limit ?? 1000, q.cursor !== undefined ? decodeCursor(q.cursor) : undefined);
+    const page = await polly.dumpStore(callerOf(deps, req), q.prefix ?? '', q.limit ?? 1000, q.cursor !== undefined ? decodeCursor(q.cursor, q.prefix ?? '') : undefined);
     return { items: page.records.map((r) => ({ key: r.key, revision: r.revision, value: r.value })), ...(page.next ? { next: encodeCursor(page.next) } : {}) };
   });
 

@@ -16,7 +16,7 @@ export function snapshotRoutes(app: FastifyInstance, deps: AdminDeps): void {
     const input = { volumeId: (req.params as { id: string }).id, name: b.name, ...(b.labels ? { labels: b.labels } : {}) };
     if (wantsAsync(req)) {
       await polly.getVolume(caller, input.volumeId); // a missing volume is a 404 now, not a failed operation later
-      const op = polly.operations.start('create-snapshot', async (onProgress) => snapshotView((await polly.createSnapshot(caller, input, { onProgress })).snapshot));
+      const op = polly.operations.start(caller, 'create-snapshot', async (onProgress) => snapshotView((await polly.createSnapshot(caller, input, { onProgress })).snapshot));
       return reply.code(202).header('location', `/v1/operations/${op.id}`).send({ operation: op });
     }
     const { snapshot, created } = await polly.createSnapshot(caller, input);
@@ -38,8 +38,7 @@ export function snapshotRoutes(app: FastifyInstance, deps: AdminDeps): void {
     snapshotView(await polly.deleteSnapshot(callerOf(deps, req), (req.params as { id: string }).id)));
 
   app.get('/v1/operations/:id', { schema: { tags: ['operations'], params: IdParams } }, async (req) => {
-    callerOf(deps, req);
-    const op = polly.operations.get((req.params as { id: string }).id);
+    const op = polly.operations.get(callerOf(deps, req), (req.params as { id: string }).id);
     const { error, ...rest } = op;
     return { ...rest, ...(error ? { error: { code: error.code, message: error.message, details: error.details } } : {}) };
   });

@@ -39,7 +39,7 @@ export function volumeRoutes(app: FastifyInstance, deps: AdminDeps): void {
     const idempotencyKey = typeof req.headers['idempotency-key'] === 'string' ? req.headers['idempotency-key'] : undefined;
     const options = idempotencyKey !== undefined ? { idempotencyKey } : {};
     if (source && wantsAsync(req)) {
-      const op = polly.operations.start('create-volume', async (onProgress) => volumeView((await polly.createVolume(caller, input, { ...options, onProgress })).volume));
+      const op = polly.operations.start(caller, 'create-volume', async (onProgress) => volumeView((await polly.createVolume(caller, input, { ...options, onProgress })).volume));
       return reply.code(202).header('location', `/v1/operations/${op.id}`).send({ operation: op });
     }
     const { volume, created } = await polly.createVolume(caller, input, options);
