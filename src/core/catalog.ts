@@ -1,6 +1,7 @@
 import { assertAdmin, mayUseService } from './access.js';
 import { serviceOf, type CoreContext } from './context.js';
 import { invalid } from './errors.js';
+import { checkText } from './names.js';
 import type { Caller, Quota, ServiceUsage } from './model.js';
 import type { ListPage } from './ports/store.js';
 import { MAX_LIST_LIMIT } from './ports/store.js';
@@ -81,6 +82,7 @@ export async function refreshCapacity(ctx: CoreContext): Promise<void> {
 /** Raw store records, for `polly store get` (admin only). */
 export async function dumpStore(ctx: CoreContext, caller: Caller, prefix = '', limit = 1000, after?: string): Promise<ListPage> {
   assertAdmin(caller, 'reading the store');
+  if (prefix !== '') checkText('prefix', prefix);
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) throw invalid('limit', `must be an integer from 1 to ${MAX_LIST_LIMIT}`);
   return ctx.store.list(prefix, { limit, ...(after !== undefined ? { after } : {}) });
 }

@@ -117,15 +117,26 @@ export class ServiceLedger implements LedgerView {
         return;
       }
       const planned: { work: Work; plan: LedgerPlan<unknown> }[] = [];
+      const written = new Set<string>();
+      const deferred: Work[] = [];
       for (const work of pending) {
         try {
           const plan = work.planner(this);
+          const own = [...(plan.compares ?? []).map((c) => c.key), ...(plan.ops ?? []).map((o) => o.key)];
+          if (own.some((k) => written.has(k))) {
+            // Touches a key an earlier item of this batch writes (e.g. the same new name):
+            // it goes into the next batch, where it sees that write.
+            deferred.push(work);
+            continue;
+          }
+          for (const k of own) written.add(k);
           this.applyPlan(plan, 1);
           planned.push({ work, plan });
         } catch (e) {
           work.reject(e);
         }
       }
+      if (deferred.length > 0) this.queue.unshift(...deferred);
       if (planned.length === 0) return;
 
       const touched = new Set<PoolState>();

@@ -45,3 +45,21 @@ export function checkLabelKey(field: string, key: string): string {
   }
   return key;
 }
+
+/** Free text (e.g. a network name): at most 256 bytes, no control characters. */
+export function checkText(field: string, value: unknown): string {
+  if (typeof value !== 'string') throw invalid(field, 'must be a string');
+  if (CONTROL.test(value)) throw invalid(field, 'must not contain control characters');
+  if (Buffer.byteLength(value) > MAX_LABEL_VALUE_BYTES) throw invalid(field, `must be at most ${MAX_LABEL_VALUE_BYTES} bytes`);
+  return value;
+}
+
+/** Driver/admin fields: at most 64 keys of label-key form, at most 16 KiB of JSON. */
+export function checkFields(field: string, fields: unknown): void {
+  if (fields === undefined) return;
+  if (typeof fields !== 'object' || fields === null || Array.isArray(fields)) throw invalid(field, 'must be an object');
+  const keys = Object.keys(fields);
+  if (keys.length > MAX_LABELS) throw invalid(field, `must have at most ${MAX_LABELS} entries`);
+  for (const k of keys) checkLabelKey(`${field}.${k.slice(0, 40)}`, k);
+  if (Buffer.byteLength(JSON.stringify(fields)) > 16 * 1024) throw invalid(field, 'must be at most 16 KiB as JSON');
+}

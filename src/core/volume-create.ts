@@ -1,11 +1,11 @@
-import { assertMaySeeVolume, assertMayUseService, maySeeSnapshot } from './access.js';
+import { assertMaySeeVolume, assertMayUseService, maySeeSnapshot, maySeeVolume } from './access.js';
 import { backendError, serviceOf, type CoreContext } from './context.js';
 import { PollyError, invalid, notFound } from './errors.js';
 import { newId } from './ids.js';
 import { keys } from './keys.js';
 import { StaleWriteError, type LedgerView } from './ledger.js';
 import type { Caller, Labels, Volume, VolumeSource } from './model.js';
-import { checkLabels, checkName } from './names.js';
+import { checkFields, checkLabels, checkName, checkText } from './names.js';
 import { noPoolFits } from './placement/placement.js';
 import type { PlacementRequest } from './placement/types.js';
 import type { BackendRef, OperationOptions } from './ports/storage-driver.js';
@@ -117,6 +117,8 @@ async function resolve(ctx: CoreContext, caller: Caller, input: CreateVolumeInpu
   checkLabels('poolLabels', input.poolLabels);
   const parameters = checkLabels('parameters', input.parameters);
   for (const s of input.schedulers ?? []) checkName('schedulers', s);
+  if (input.networkName !== undefined) checkText('networkName', input.networkName);
+  checkFields('fields', input.fields);
   for (const z of input.zones ?? []) checkName('zones', z);
   for (const n of input.nodes ?? []) checkName('nodes', n);
 
@@ -182,6 +184,9 @@ async function findEarlier(ctx: CoreContext, caller: Caller, r: Resolved, finger
   if (!byName) return undefined;
   const v = (await loadVolume(ctx, byName.value.id))?.value;
   if (!v) return undefined;
+  if (!maySeeVolume(caller, v)) {
+    throw new PollyError('ALREADY_EXISTS', `the name ${r.input.name} is taken in service ${r.input.service}`, { service: r.input.service, name: r.input.name });
+  }
   if (!sameRequest(v, r)) {
     throw new PollyError('ALREADY_EXISTS', `a volume named ${r.input.name} already exists in service ${r.input.service} with different properties`, {
       service: r.input.service, name: r.input.name,

@@ -47,6 +47,8 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** Extra arguments after `server …` (e.g. ['-l', 'debug']). */
   args?: string[];
+  /** The address to listen on (default 127.0.0.1); `url` always points at 127.0.0.1. */
+  listenHost?: string;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -236,7 +238,7 @@ export async function startPollyServer(opts: StartOptions = {}): Promise<Running
 }
 
 async function startOn(port: number, dataDir: string, configFile: string | undefined, opts: StartOptions): Promise<RunningServer> {
-  const args = ['server', '--data-dir', dataDir, '--host', `127.0.0.1:${port}`];
+  const args = ['server', '--data-dir', dataDir, '--host', `${opts.listenHost ?? '127.0.0.1'}:${port}`];
   if (configFile !== undefined) args.push('--config', configFile);
   args.push(...(opts.args ?? []));
   const launched = launchPolly(args, childEnv(opts.env));

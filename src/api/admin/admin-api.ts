@@ -26,6 +26,7 @@ export async function buildAdminApi(options: AdminApiOptions): Promise<FastifyIn
     ...(options.logger ? { loggerInstance: options.logger.child({}, { level: 'warn' }) } : { logger: false }),
     return503OnClosing: true,
     maxParamLength: 256,
+    forceCloseConnections: 'idle',
     // Errors fastify raises before routing (over-long parameters, bad content types) use the envelope too.
     frameworkErrors: (err, _req, reply) => {
       const { status, body } = toHttpError(err);
@@ -55,6 +56,16 @@ export async function buildAdminApi(options: AdminApiOptions): Promise<FastifyIn
   });
   app.setNotFoundHandler((req, reply) => {
     void reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}`, details: {} } });
+  });
+
+  // While shutting down, answers to requests still in flight close their connection, so that
+  // keep-alive clients do not hold the server open.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_req, reply) => {
+    if (closing) void reply.header('connection', 'close');
   });
 
   registerMetrics(app, options.polly);

@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { invalid } from '../../core/errors.js';
+import { checkLabels } from '../../core/names.js';
 import type { Caller } from '../../core/model.js';
 import type { Polly } from '../../core/polly.js';
 import type { TokenAuth } from './auth.js';
@@ -23,7 +24,7 @@ export function parseLabelQuery(value: string | string[] | undefined): Record<st
     if (i <= 0) throw invalid('label', `"${part}" is not key=value`);
     out[part.slice(0, i)] = part.slice(i + 1);
   }
-  return out;
+  return checkLabels('label', out);
 }
 
 export const wantsAsync = (request: FastifyRequest): boolean =>

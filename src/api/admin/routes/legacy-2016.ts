@@ -17,16 +17,16 @@ const CreateBody = Type.Object({
   schedulers: Type.Optional(Type.Array(Name, { maxItems: 64 })),
   labels: Type.Optional(Type.Record(Type.String(), Type.String())),
   fields: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
-});
+}, { additionalProperties: false });
 const VolumeIdBody = { volumeID: Type.String({ minLength: 1, maxLength: 200 }) };
-const SchedulersBody = Type.Object({ ...VolumeIdBody, schedulers: Type.Array(Name, { minItems: 1, maxItems: 64 }) });
-const LabelBody = Type.Object({ ...VolumeIdBody, labels: Type.Record(Type.String(), Type.String()) });
+const SchedulersBody = Type.Object({ ...VolumeIdBody, schedulers: Type.Array(Name, { minItems: 1, maxItems: 64 }) }, { additionalProperties: false });
+const LabelBody = Type.Object({ ...VolumeIdBody, labels: Type.Record(Type.String(), Type.String()) }, { additionalProperties: false });
 // The blueprint's example sends the keys in `schedulers`; `labels` is accepted too.
 const LabelRemoveBody = Type.Object({
   ...VolumeIdBody,
   labels: Type.Optional(Type.Array(Type.String({ maxLength: 128 }), { maxItems: 64 })),
   schedulers: Type.Optional(Type.Array(Type.String({ maxLength: 128 }), { maxItems: 64 })),
-});
+}, { additionalProperties: false });
 
 async function allVolumes(deps: AdminDeps, caller: Caller): Promise<Volume[]> {
   const out: Volume[] = [];
