@@ -83,3 +83,61 @@ export interface StorageDriver {
   cleanup(pool: string, options?: OperationOptions): Promise<number>;
   close(): Promise<void>;
 }
+
+/**
+ * Node-side half of a driver: the work done on the host where a volume is used (by the agent,
+ * or the server's in-process agent on a one-machine install).
+ *
+ * Contract:
+ * - Every call is idempotent and safe to repeat after a crash: attaching an attached volume,
+ *   mounting at a path where the same volume is mounted, or unmounting a path that is not mounted
+ *   is not an error.
+ * - Paths (staging, target) are absolute and already checked by the caller with `checkHostPath`;
+ *   the driver still refuses a path that is not absolute or contains `..` segments.
+ * - `stage` mounts the volume's filesystem (mount access) at the staging path; `publish` bind
+ *   mounts it at the target (a directory for mount access, a file for block access), read-only
+ *   when asked. Unpublish/unstage/detach undo in reverse order.
+ * - `attachedVolumes` is rebuilt from the kernel (mount table, loop devices), never from memory,
+ *   so an agent can reconcile after a restart.
+ */
+export interface NodeAccess {
+  readonly mode: 'mount' | 'block';
+  readonly readonly: boolean;
+  /** Filesystem for mount access; drivers choose their default when absent. */
+  readonly fsType?: string;
+  readonly mountFlags?: readonly string[];
+}
+
+export interface AttachResult {
+  /** Block device of the volume on this node (image driver), absent for file-tree volumes. */
+  readonly devicePath?: string;
+}
+
+export interface NodeVolumeStats {
+  readonly totalBytes: number;
+  readonly availableBytes: number;
+  readonly usedBytes: number;
+  readonly totalInodes?: number;
+  readonly freeInodes?: number;
+  readonly usedInodes?: number;
+}
+
+export interface NodeAttachment extends BackendRef {
+  readonly devicePath?: string;
+  /** Paths where the volume is mounted on this node now. */
+  readonly mountPaths: readonly string[];
+}
+
+export interface NodeSideDriver {
+  attach(ref: BackendRef, access: NodeAccess, options?: OperationOptions): Promise<AttachResult>;
+  detach(ref: BackendRef, options?: OperationOptions): Promise<void>;
+  stage(ref: BackendRef, stagingPath: string, access: NodeAccess, options?: OperationOptions): Promise<void>;
+  unstage(ref: BackendRef, stagingPath: string, options?: OperationOptions): Promise<void>;
+  publish(ref: BackendRef, stagingPath: string, targetPath: string, access: NodeAccess, options?: OperationOptions): Promise<void>;
+  unpublish(ref: BackendRef, targetPath: string, options?: OperationOptions): Promise<void>;
+  /** Grows what the node sees (loop device capacity, filesystem) after a controller expand. */
+  expandOnNode(ref: BackendRef, path: string, options?: OperationOptions): Promise<void>;
+  stats(ref: BackendRef, path: string): Promise<NodeVolumeStats>;
+  /** Volumes of this driver attached or mounted on this node, read from the kernel. */
+  attachedVolumes(): Promise<NodeAttachment[]>;
+}
