@@ -18,6 +18,11 @@ import {
   type AttachInput, type VolumeFilter,
 } from './volumes.js';
 import type { Labels } from './model.js';
+import {
+  bindInstance, deprovisionInstance, getBinding, getInstance, provisionInstance, unbindInstance, updateInstance,
+  type BindInput, type ProvisionInput,
+} from './service-instances.js';
+import { expandVolume } from './volume-expand.js';
 import type { OperationOptions } from './ports/storage-driver.js';
 
 export interface CoreDeps {
@@ -79,6 +84,14 @@ export class Polly {
   dumpStore = (caller: Caller, prefix?: string, limit?: number, after?: string) => dumpStore(this.ctx, caller, prefix, limit, after);
   eraseStore = (caller: Caller) => eraseStore(this.ctx, caller);
   refreshCapacity = () => refreshCapacity(this.ctx);
+  expandVolume = (caller: Caller, id: string, sizeBytes: number, options?: OperationOptions) => expandVolume(this.ctx, caller, id, sizeBytes, options);
+  provisionInstance = (caller: Caller, input: ProvisionInput, background: boolean) => provisionInstance(this.ctx, caller, input, background);
+  getInstance = (caller: Caller, id: string) => getInstance(this.ctx, caller, id);
+  updateInstance = (caller: Caller, id: string, change: { plan?: string; sizeBytes?: number }, background: boolean) => updateInstance(this.ctx, caller, id, change, background);
+  deprovisionInstance = (caller: Caller, id: string, background: boolean) => deprovisionInstance(this.ctx, caller, id, background);
+  bindInstance = (caller: Caller, input: BindInput) => bindInstance(this.ctx, caller, input);
+  getBinding = (caller: Caller, instanceId: string, bindingId: string) => getBinding(this.ctx, caller, instanceId, bindingId);
+  unbindInstance = (caller: Caller, instanceId: string, bindingId: string) => unbindInstance(this.ctx, caller, instanceId, bindingId);
 
   async reconcile(options: ReconcileOptions): Promise<ReconcileReport> {
     this.lastReconcile = await reconcile(this.ctx, options);

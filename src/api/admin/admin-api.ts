@@ -15,6 +15,8 @@ export interface AdminApiOptions extends AdminDeps {
   readonly bodyLimitBytes: number;
   readonly logger?: Logger;
   readonly https?: { readonly cert: Buffer; readonly key: Buffer };
+  /** Other front doors served on this listener under a prefix of their own (e.g. OSB under /v2). */
+  readonly mounts?: readonly { readonly prefix: string; readonly plugin: (app: FastifyInstance) => Promise<void> }[];
 }
 
 /** The admin REST API: /v1, the 2016 /admin routes, health and metrics, on one listener. */
@@ -74,6 +76,7 @@ export async function buildAdminApi(options: AdminApiOptions): Promise<FastifyIn
   snapshotRoutes(app, options);
   catalogRoutes(app, options);
   legacyRoutes(app, options);
+  for (const m of options.mounts ?? []) await app.register(async (scope) => m.plugin(scope), { prefix: m.prefix });
   app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.ready();
   return app;
