@@ -3,6 +3,7 @@ import { Ajv } from 'ajv';
 import type { Logger } from 'pino';
 import { invalid } from '../../core/errors.js';
 import type { Polly } from '../../core/polly.js';
+import { parseJsonOrEmpty } from '../json-body.js';
 import { toLibstorageError } from './error-map.js';
 import { transactionHeaders } from './headers.js';
 import { LibstorageIdentities, type LibstorageService } from './identities.js';
@@ -64,6 +65,8 @@ export async function buildLibstorageApi(options: LibstorageApiOptions): Promise
   }) as unknown as FastifyInstance;
   const strict = new Ajv({ coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false });
   app.setValidatorCompiler(({ schema }) => strict.compile(schema));
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, parseJsonOrEmpty);
 
   // Header names as the blueprint spells them (node keeps the case given to setHeader).
   app.addHook('onRequest', async (req, reply) => {

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { PollyError } from '../../core/errors.js';
 import type { Caller } from '../../core/model.js';
 import type { Polly } from '../../core/polly.js';
+import { parseJsonOrEmpty } from '../json-body.js';
 import { buildCatalog, catalogView } from './catalog.js';
 import { osbError, toOsbError } from './error-map.js';
 import { bindingRoutes } from './routes/bindings.js';
@@ -38,6 +39,9 @@ export function osbPlugin(options: OsbOptions): (app: FastifyInstance) => Promis
     const ajv = new Ajv({ coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false });
     const coercing = new Ajv({ coerceTypes: true, removeAdditional: false, useDefaults: false, allErrors: false });
     app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? ajv : coercing).compile(schema));
+    // Platforms send a JSON content type on DELETEs without a body: an empty body is no body.
+    app.removeContentTypeParser('application/json');
+    app.addContentTypeParser('application/json', { parseAs: 'string' }, parseJsonOrEmpty);
     app.addHook('onRoute', (route) => {
       route.schema = { ...(route.schema ?? {}), hide: true } as typeof route.schema;
     });

@@ -133,7 +133,8 @@ export function volumeRoutes(app: FastifyInstance, deps: LibstorageDeps): void {
       ...(b.opts ? { fields: b.opts } : {}),
       schedulers: [s.name],
     });
-    void reply.code(created ? 201 : 200).header('location', `/volumes/${s.name}/${volume.id}`);
+    reply.raw.setHeader('Location', `/volumes/${s.name}/${volume.id}`);
+    void reply.code(created ? 201 : 200);
     return volumeView(volume, { attachments: true, ...(node !== undefined ? { node } : {}) });
   });
 

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { invalid, notFound } from '../../../core/errors.js';
-import { parseSize } from '../../../core/units.js';
+import { formatBytes, parseSize } from '../../../core/units.js';
 import type { ServiceInstance } from '../../../core/service-instances.js';
 import { buildCatalog, type OsbPlan } from '../catalog.js';
 import { osbError } from '../error-map.js';
@@ -69,7 +69,7 @@ function provisionParameters(p: Record<string, unknown> | undefined) {
 
 const instanceBody = (i: ServiceInstance, serviceId: string) => ({
   service_id: serviceId, plan_id: i.plan,
-  parameters: { ...(i.sizeBytes !== undefined ? { size: `${i.sizeBytes}B` } : {}), ...(Object.keys(i.labels).length > 0 ? { labels: i.labels } : {}) },
+  parameters: { ...(i.sizeBytes !== undefined ? { size: formatBytes(i.sizeBytes) } : {}), ...(Object.keys(i.labels).length > 0 ? { labels: i.labels } : {}) },
   metadata: { labels: {}, attributes: { volume_id: i.volumeId ?? '', volume_name: i.volumeName } },
 });
 
