@@ -13,6 +13,7 @@ import type { StorageDriver } from './core/ports/storage-driver.js';
 import { createDriver, createDriverRegistry } from './drivers/registry.js';
 import { buildLibstorageApi } from './api/libstorage/libstorage-api.js';
 import { buildOsbApi, osbPlugin } from './api/osb/osb-api.js';
+import { toOsbError } from './api/osb/error-map.js';
 import type { FastifyInstance } from 'fastify';
 import { existsSync, lstatSync, unlinkSync } from 'node:fs';
 import type { Logger } from 'pino';
@@ -66,7 +67,7 @@ export async function startServer(opts: ServerStartOptions): Promise<void> {
     polly, auth: new TokenAuth(config.auth.tokens), version: VERSION, nodeId: config.server.nodeId,
     bodyLimitBytes: config.server.bodyLimitBytes, logger,
     ...(tls ? { https: { cert: readFileSync(tls.cert), key: readFileSync(tls.key) } } : {}),
-    ...(config.osb && !config.osb.listen ? { mounts: [{ prefix: '/v2', plugin: osbPlugin({ polly, ...config.osb }) }] } : {}),
+    ...(config.osb && !config.osb.listen ? { mounts: [{ prefix: '/v2', plugin: osbPlugin({ polly, ...config.osb }), toError: toOsbError }] } : {}),
   });
   await app.listen({ host: config.server.host, port: config.server.port });
   logger.info({ host: config.server.host, port: config.server.port, tls: Boolean(tls), dataDir: config.server.dataDir, config: config.source }, 'polly server listening');
