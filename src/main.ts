@@ -58,7 +58,8 @@ export async function startServer(opts: ServerStartOptions): Promise<void> {
   const store = SqliteStore.open(config.store.path);
   const registry = createDriverRegistry();
   const drivers = new Map<string, StorageDriver>(config.services.map((s) => [s.name, createDriver(registry, s)]));
-  const polly = await Polly.open({ store, services: config.services, drivers, placement: config.placement, clock: systemClock, logger });
+  const polly = await Polly.open({ store, services: config.services, drivers, placement: config.placement, clock: systemClock, logger,
+    ...(config.server.inProcessAgent ? { nodeId: config.server.nodeId } : {}) });
   const startup = await polly.reconcile({ intentAgeMs: 0, quiescent: true, idempotencyTtlMs: config.reconcile.idempotencyTtlMs });
   logger.info({ finished: startup.finished.length, rolledBack: startup.rolledBack.length, unmanaged: startup.unmanaged.length }, 'start-up reconcile done');
 
