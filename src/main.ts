@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { pino } from 'pino';
 import { buildAdminApi } from './api/admin/admin-api.js';
@@ -14,6 +14,7 @@ import { createDriver, createDriverRegistry } from './drivers/registry.js';
 import { buildLibstorageApi } from './api/libstorage/libstorage-api.js';
 import { buildOsbApi, osbPlugin } from './api/osb/osb-api.js';
 import { toOsbError } from './api/osb/error-map.js';
+import { buildDockerPlugin } from './api/docker/docker-plugin.js';
 import type { FastifyInstance } from 'fastify';
 import { existsSync, lstatSync, unlinkSync } from 'node:fs';
 import type { Logger } from 'pino';
@@ -144,6 +145,26 @@ async function startFrontDoors(config: PollyConfig, polly: Polly, logger: Logger
       });
       doors.push(app);
       logger.info({ ...(await listenOn(app, ls.listen)), tls: Boolean(ls.tls), services: ls.services.map((s) => s.name) }, 'libstorage listening');
+    }
+    const docker = config.docker;
+    if (docker.enabled && config.server.inProcessAgent) {
+      const plugin = { polly, nodeId: config.server.nodeId, mountRoot: docker.mountRoot, defaultService: docker.service, logger };
+      const app = await buildDockerPlugin(plugin);
+      doors.push(app);
+      logger.info({ ...(await listenOn(app, { kind: 'unix', path: docker.socket })) }, 'docker plugin listening');
+      if (docker.tcp) {
+        const tcp = await buildDockerPlugin(plugin);
+        doors.push(tcp);
+        const where = await listenOn(tcp, { kind: 'tcp', ...docker.tcp });
+        if (docker.specFile) {
+          mkdirSync(dirname(docker.specFile), { recursive: true, mode: 0o755 });
+          writeFileSync(docker.specFile, `tcp://${docker.tcp.host}:${String(where['port'])}\n`, { mode: 0o644 });
+          tcp.addHook('onClose', async () => rmSync(docker.specFile!, { force: true }));
+        }
+        logger.info({ ...where, specFile: docker.specFile }, 'docker plugin listening on tcp');
+      }
+    } else if (docker.enabled) {
+      logger.warn('docker plugin not served: server.inProcessAgent is off (the node agent serves it)');
     }
     if (config.osb?.listen) {
       const app = await buildOsbApi({ polly, ...config.osb, bodyLimitBytes: config.server.bodyLimitBytes, logger });
