@@ -153,13 +153,13 @@ async function startFrontDoors(config: PollyConfig, polly: Polly, logger: Logger
       doors.push(app);
       logger.info({ ...(await listenOn(app, { kind: 'unix', path: docker.socket })) }, 'docker plugin listening');
       if (docker.tcp) {
-        const tcp = await buildDockerPlugin(plugin);
+        const specFile = docker.specFile;
+        const tcp = await buildDockerPlugin({ ...plugin, ...(specFile ? { onClose: () => rmSync(specFile, { force: true }) } : {}) });
         doors.push(tcp);
         const where = await listenOn(tcp, { kind: 'tcp', ...docker.tcp });
-        if (docker.specFile) {
-          mkdirSync(dirname(docker.specFile), { recursive: true, mode: 0o755 });
-          writeFileSync(docker.specFile, `tcp://${docker.tcp.host}:${String(where['port'])}\n`, { mode: 0o644 });
-          tcp.addHook('onClose', async () => rmSync(docker.specFile!, { force: true }));
+        if (specFile) {
+          mkdirSync(dirname(specFile), { recursive: true, mode: 0o755 });
+          writeFileSync(specFile, `tcp://${docker.tcp.host}:${String(where['port'])}\n`, { mode: 0o644 });
         }
         logger.info({ ...where, specFile: docker.specFile }, 'docker plugin listening on tcp');
       }

@@ -10,6 +10,8 @@ export const PLUGIN_CONTENT_TYPE = 'application/vnd.docker.plugins.v1.1+json';
 
 export interface DockerPluginOptions extends DockerVolumesOptions {
   readonly logger?: Logger;
+  /** Runs when the listener closes (e.g. to remove the spec file that announced it). */
+  readonly onClose?: () => void;
 }
 
 type Body = Record<string, unknown>;
@@ -61,6 +63,10 @@ export async function buildDockerPlugin(options: DockerPluginOptions): Promise<F
   const view = (v: Volume) => ({ Name: v.name, ...(volumes.mounted(v) ? { Mountpoint: volumes.mountpointOf(v) } : {}) });
   const body = (b: unknown): Body => (b ?? {}) as Body;
 
+  if (options.onClose) {
+    const done = options.onClose;
+    app.addHook('onClose', async () => done());
+  }
   app.post('/Plugin.Activate', async () => ({ Implements: ['VolumeDriver'] }));
   app.post('/VolumeDriver.Capabilities', async () => ({ Capabilities: { Scope: 'global' } }));
   app.post('/VolumeDriver.Create', async (req) => {
