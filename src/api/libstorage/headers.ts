@@ -45,7 +45,13 @@ export function parseInstanceId(value: string): InstanceId {
   }
   const fields: Record<string, string> = {};
   if (rawFields !== '') {
-    for (const [k, v] of new URLSearchParams(decodeURIComponent(rawFields))) fields[k] = v;
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(rawFields);
+    } catch {
+      throw invalid('Libstorage-Instanceid', 'fields are not URL-encoded');
+    }
+    for (const [k, v] of new URLSearchParams(decoded)) fields[k] = v;
   }
   return { driver, ...(service !== undefined ? { service } : {}), id, fields };
 }
