@@ -19,6 +19,10 @@ import {
 } from './volumes.js';
 import type { Labels } from './model.js';
 import type { OperationOptions } from './ports/storage-driver.js';
+import { capacityFor, type CapacityQuery } from './capacity.js';
+import { InFlight } from './in-flight.js';
+import { expandVolume } from './volume-expand.js';
+import { modifyVolume, type ModifyVolumeInput } from './volume-modify.js';
 
 export interface CoreDeps {
   readonly store: Store;
@@ -36,6 +40,8 @@ export interface CoreDeps {
 export class Polly {
   readonly ctx: CoreContext;
   readonly operations: OperationTracker;
+  /** Operations in flight per volume/name, for front doors that must refuse a second one (CSI ABORTED). */
+  readonly inFlight = new InFlight();
   lastReconcile?: ReconcileReport;
 
   private constructor(ctx: CoreContext) {
@@ -79,6 +85,9 @@ export class Polly {
   dumpStore = (caller: Caller, prefix?: string, limit?: number, after?: string) => dumpStore(this.ctx, caller, prefix, limit, after);
   eraseStore = (caller: Caller) => eraseStore(this.ctx, caller);
   refreshCapacity = () => refreshCapacity(this.ctx);
+  expandVolume = (caller: Caller, id: string, sizeBytes: number, options?: OperationOptions) => expandVolume(this.ctx, caller, id, sizeBytes, options);
+  modifyVolume = (caller: Caller, id: string, input: ModifyVolumeInput) => modifyVolume(this.ctx, caller, id, input);
+  capacityFor = (caller: Caller, query: CapacityQuery) => capacityFor(this.ctx, caller, query);
 
   async reconcile(options: ReconcileOptions): Promise<ReconcileReport> {
     this.lastReconcile = await reconcile(this.ctx, options);
