@@ -1,6 +1,9 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { buildAdminApi } from './api/admin/admin-api.js';
+import { csiDeps } from './api/csi/csi-deps.js';
+import { startCsi } from './api/csi/csi-server.js';
+import { nodeServiceFor } from './api/csi/node-service.js';
 import { TokenAuth, isLoopback } from './api/admin/auth.js';
 import { runCli, type ServerStartOptions } from './cli/main.js';
 import { loadConfig } from './config/load-config.js';
@@ -64,6 +67,15 @@ export async function startServer(opts: ServerStartOptions): Promise<void> {
   await app.listen({ host: config.server.host, port: config.server.port });
   logger.info({ host: config.server.host, port: config.server.port, tls: Boolean(tls), dataDir: config.server.dataDir, config: config.source }, 'polly server listening');
 
+  const csiConfig = config.csi;
+  const csi = csiConfig.enabled
+    ? await startCsi(csiDeps(polly, {
+      ...(csiConfig.caller ? { caller: csiConfig.caller.role === 'admin' ? { kind: 'admin', name: csiConfig.caller.name } : { kind: 'scheduler', ...csiConfig.caller } } : {}),
+      pluginName: csiConfig.pluginName, version: VERSION, nodeId: config.server.nodeId, nodes: csiConfig.nodes,
+      maxVolumesPerNode: csiConfig.maxVolumesPerNode, defaultService: csiConfig.defaultService, logger,
+    }), csiConfig.endpoints, nodeServiceFor(drivers))
+    : undefined;
+
   const loops = [
     setInterval(() => void polly.refreshCapacity(), 30_000),
     setInterval(() => {
@@ -86,7 +98,7 @@ export async function startServer(opts: ServerStartOptions): Promise<void> {
         app.server.closeAllConnections();
       }, config.server.shutdownTimeoutMs);
       force.unref();
-      app.close()
+      Promise.all([app.close(), csi?.close(config.server.shutdownTimeoutMs)])
         .then(() => polly.close())
         .then(() => store.close())
         .catch((err: unknown) => logger.error({ err }, 'error during shutdown'))

@@ -9,6 +9,7 @@ import { parseDuration } from './parse-duration.js';
 import { parseHostPort, type HostPort } from './parse-host-port.js';
 import type { LogLevel, PollyConfig, TokenSpec } from './polly-config.js';
 import type { ProblemList } from './problem-list.js';
+import { normalizeCsi } from './normalize-csi.js';
 import { NAME_ACCEPTED, POOL_KEYS, SIZE_ACCEPTED, type PollyFile, type PoolEntry, type ServiceEntry } from './schema.js';
 
 export interface ConfigRegistry {
@@ -68,6 +69,7 @@ export function normalizeConfig(input: NormalizeInput): NormalizedConfig {
     placement,
     reconcile: { intervalMs, idempotencyTtlMs },
     libstorage: libstorageHost === undefined ? { raw: structuredClone(input.libstorageRaw) } : { host: libstorageHost, raw: structuredClone(input.libstorageRaw) },
+    csi: normalizeCsi(input, dataDir, services.map((s) => s.spec), tokens, server.config.nodeId),
     services: services.map((s) => s.spec),
   };
 }
