@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import { buildAdminApi } from './api/admin/admin-api.js';
 import { csiDeps } from './api/csi/csi-deps.js';
 import { startCsi } from './api/csi/csi-server.js';
-import { nodeServiceFor } from './api/csi/node-service.js';
+import { nodeService } from './api/csi/node-service.js';
 import { TokenAuth, isLoopback } from './api/admin/auth.js';
 import { runCli, type ServerStartOptions } from './cli/main.js';
 import { loadConfig } from './config/load-config.js';
@@ -54,7 +54,8 @@ export async function startServer(opts: ServerStartOptions): Promise<void> {
   const store = SqliteStore.open(config.store.path);
   const registry = createDriverRegistry();
   const drivers = new Map<string, StorageDriver>(config.services.map((s) => [s.name, createDriver(registry, s)]));
-  const polly = await Polly.open({ store, services: config.services, drivers, placement: config.placement, clock: systemClock, logger });
+  const polly = await Polly.open({ store, services: config.services, drivers, placement: config.placement, clock: systemClock, logger,
+    ...(config.server.inProcessAgent ? { nodeId: config.server.nodeId } : {}) });
   const startup = await polly.reconcile({ intentAgeMs: 0, quiescent: true, idempotencyTtlMs: config.reconcile.idempotencyTtlMs });
   logger.info({ finished: startup.finished.length, rolledBack: startup.rolledBack.length, unmanaged: startup.unmanaged.length }, 'start-up reconcile done');
 
@@ -73,7 +74,7 @@ export async function startServer(opts: ServerStartOptions): Promise<void> {
       ...(csiConfig.caller ? { caller: csiConfig.caller.role === 'admin' ? { kind: 'admin', name: csiConfig.caller.name } : { kind: 'scheduler', ...csiConfig.caller } } : {}),
       pluginName: csiConfig.pluginName, version: VERSION, nodeId: config.server.nodeId, nodes: csiConfig.nodes,
       maxVolumesPerNode: csiConfig.maxVolumesPerNode, defaultService: csiConfig.defaultService, logger,
-    }), csiConfig.endpoints, nodeServiceFor(drivers))
+    }), csiConfig.endpoints, config.server.inProcessAgent ? nodeService : undefined)
     : undefined;
 
   const loops = [

@@ -69,7 +69,7 @@ export function normalizeConfig(input: NormalizeInput): NormalizedConfig {
     placement,
     reconcile: { intervalMs, idempotencyTtlMs },
     libstorage: libstorageHost === undefined ? { raw: structuredClone(input.libstorageRaw) } : { host: libstorageHost, raw: structuredClone(input.libstorageRaw) },
-    csi: normalizeCsi(input, dataDir, services.map((s) => s.spec), tokens, server.config.nodeId),
+    csi: normalizeCsi(input, dataDir, services.map((s) => s.spec), tokens, server.config),
     services: services.map((s) => s.spec),
   };
 }

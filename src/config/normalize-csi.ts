@@ -13,18 +13,21 @@ const MAX_SOCKET_PATH_BYTES = 107;
 const PLUGIN_NAME = /^(?=.{1,63}$)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/;
 
 /** Applies the defaults of the `csi:` section and checks what the schema cannot. */
-export function normalizeCsi(input: NormalizeInput, dataDir: string, services: readonly ServiceSpec[], tokens: readonly TokenSpec[], nodeId: string): CsiConfig {
+export function normalizeCsi(input: NormalizeInput, dataDir: string, services: readonly ServiceSpec[], tokens: readonly TokenSpec[], server: { readonly nodeId: string; readonly inProcessAgent: boolean }): CsiConfig {
+  const nodeId = server.nodeId;
+  // Without an in-process agent this host has no node service to offer by default.
+  const defaults: readonly CsiServiceName[] = server.inProcessAgent ? CSI_SERVICES : ['identity', 'controller'];
   const c = input.doc.csi ?? {};
   const { problems } = input;
   const endpoints: CsiEndpointConfig[] = [];
   const first = endpoint(input, ['csi', 'endpoint'], c.endpoint ?? `unix://${CSI_DEFAULT_SOCKET}`, dataDir);
-  if (first !== undefined) endpoints.push({ endpoint: first, services: unique(c.services ?? CSI_SERVICES) });
+  if (first !== undefined) endpoints.push({ endpoint: first, services: unique(c.services ?? defaults) });
   (c.endpoints ?? []).forEach((e, i) => {
     const at: ConfigPath = ['csi', 'endpoints', i, 'endpoint'];
     const ep = endpoint(input, at, e.endpoint, dataDir);
     if (ep === undefined) return;
     if (endpoints.some((x) => x.endpoint === ep)) problems.add(at, `${JSON.stringify(e.endpoint)} is used twice`, 'an endpoint of its own for each entry');
-    else endpoints.push({ endpoint: ep, services: unique(e.services ?? CSI_SERVICES) });
+    else endpoints.push({ endpoint: ep, services: unique(e.services ?? defaults) });
   });
 
   const pluginName = c.pluginName ?? CSI_DEFAULT_PLUGIN_NAME;

@@ -18,6 +18,10 @@ import {
   type AttachInput, type VolumeFilter,
 } from './volumes.js';
 import type { Labels } from './model.js';
+import {
+  expandVolumeOnNode, listNodeVolumes, nodeVolumeStats, publishVolume, stageVolume, unpublishVolume, unstageVolume,
+  type NodePublishInput, type NodeStageInput,
+} from './node-volumes.js';
 import type { OperationOptions } from './ports/storage-driver.js';
 import { capacityFor, type CapacityQuery } from './capacity.js';
 import { InFlight } from './in-flight.js';
@@ -31,6 +35,8 @@ export interface CoreDeps {
   readonly placement: PlacementOptions;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** The local node id when this process does node-side work (in-process agent). */
+  readonly nodeId?: string;
 }
 
 /**
@@ -59,6 +65,7 @@ export class Polly {
       placement: new Placement(createPlacementRegistry(), deps.placement),
       clock: deps.clock,
       logger: deps.logger,
+      ...(deps.nodeId === undefined ? {} : { nodeId: deps.nodeId }),
     };
     for (const l of ledgers.values()) await l.load();
     await refreshCapacity(ctx);
@@ -88,6 +95,14 @@ export class Polly {
   expandVolume = (caller: Caller, id: string, sizeBytes: number, options?: OperationOptions) => expandVolume(this.ctx, caller, id, sizeBytes, options);
   modifyVolume = (caller: Caller, id: string, input: ModifyVolumeInput) => modifyVolume(this.ctx, caller, id, input);
   capacityFor = (caller: Caller, query: CapacityQuery) => capacityFor(this.ctx, caller, query);
+  // Node-side work on this host (see node-volumes.ts).
+  stageVolume = (caller: Caller, id: string, input: NodeStageInput, options?: OperationOptions) => stageVolume(this.ctx, caller, id, input, options);
+  unstageVolume = (caller: Caller, id: string, stagingPath: string, options?: OperationOptions) => unstageVolume(this.ctx, caller, id, stagingPath, options);
+  publishVolume = (caller: Caller, id: string, input: NodePublishInput, options?: OperationOptions) => publishVolume(this.ctx, caller, id, input, options);
+  unpublishVolume = (caller: Caller, id: string, targetPath: string, options?: OperationOptions) => unpublishVolume(this.ctx, caller, id, targetPath, options);
+  expandVolumeOnNode = (caller: Caller, id: string, volumePath: string, options?: OperationOptions) => expandVolumeOnNode(this.ctx, caller, id, volumePath, options);
+  nodeVolumeStats = (caller: Caller, id: string, volumePath: string) => nodeVolumeStats(this.ctx, caller, id, volumePath);
+  listNodeVolumes = (caller: Caller) => listNodeVolumes(this.ctx, caller);
 
   async reconcile(options: ReconcileOptions): Promise<ReconcileReport> {
     this.lastReconcile = await reconcile(this.ctx, options);

@@ -30,7 +30,12 @@ type Override = (e: PollyError) => status | undefined;
 const badToken: Override = (e) => (e.code === 'INVALID_ARGUMENT' && e.details['field'] === 'cursor' ? status.ABORTED : undefined);
 const unknownService: Override = (e) => (e.code === 'NOT_FOUND' && e.details['kind'] === 'service' ? status.INVALID_ARGUMENT : undefined);
 
+/** NodeStage/NodePublish: capabilities the volume does not have are FAILED_PRECONDITION ("Exceeds capabilities"). */
+const exceedsCapabilities: Override = (e) => (e.code === 'UNSUPPORTED' ? status.FAILED_PRECONDITION : undefined);
+
 const RPC_OVERRIDES: Readonly<Record<string, Override>> = {
+  NodeStageVolume: exceedsCapabilities,
+  NodePublishVolume: exceedsCapabilities,
   CreateVolume: unknownService,
   GetCapacity: unknownService,
   ListVolumes: badToken,
