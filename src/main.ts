@@ -2,6 +2,9 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { pino } from 'pino';
 import { buildAdminApi } from './api/admin/admin-api.js';
+import { csiDeps } from './api/csi/csi-deps.js';
+import { startCsi } from './api/csi/csi-server.js';
+import { nodeService } from './api/csi/node-service.js';
 import { TokenAuth, isLoopback } from './api/admin/auth.js';
 import { runCli, type ServerStartOptions } from './cli/main.js';
 import { loadConfig } from './config/load-config.js';
@@ -75,6 +78,15 @@ export async function startServer(opts: ServerStartOptions): Promise<void> {
   logger.info({ host: config.server.host, port: config.server.port, tls: Boolean(tls), dataDir: config.server.dataDir, config: config.source }, 'polly server listening');
   const doors = await startFrontDoors(config, polly, logger);
 
+  const csiConfig = config.csi;
+  const csi = csiConfig.enabled
+    ? await startCsi(csiDeps(polly, {
+      ...(csiConfig.caller ? { caller: csiConfig.caller.role === 'admin' ? { kind: 'admin', name: csiConfig.caller.name } : { kind: 'scheduler', ...csiConfig.caller } } : {}),
+      pluginName: csiConfig.pluginName, version: VERSION, nodeId: config.server.nodeId, nodes: csiConfig.nodes,
+      maxVolumesPerNode: csiConfig.maxVolumesPerNode, defaultService: csiConfig.defaultService, logger,
+    }), csiConfig.endpoints, config.server.inProcessAgent ? nodeService : undefined)
+    : undefined;
+
   const loops = [
     setInterval(() => void polly.refreshCapacity(), 30_000),
     setInterval(() => {
@@ -99,7 +111,7 @@ export async function startServer(opts: ServerStartOptions): Promise<void> {
       }, config.server.shutdownTimeoutMs);
       force.unref();
       for (const d of doors) d.server.closeAllConnections();
-      Promise.all([app.close(), ...doors.map((d) => d.close())])
+      Promise.all([app.close(), csi?.close(config.server.shutdownTimeoutMs), ...doors.map((d) => d.close())])
         .then(() => polly.close())
         .then(() => store.close())
         .catch((err: unknown) => logger.error({ err }, 'error during shutdown'))

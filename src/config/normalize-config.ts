@@ -10,6 +10,7 @@ import { parseDuration } from './parse-duration.js';
 import { parseHostPort, type HostPort } from './parse-host-port.js';
 import type { LogLevel, PollyConfig, TokenSpec } from './polly-config.js';
 import type { ProblemList } from './problem-list.js';
+import { normalizeCsi } from './normalize-csi.js';
 import { NAME_ACCEPTED, POOL_KEYS, SIZE_ACCEPTED, type PollyFile, type PoolEntry, type ServiceEntry } from './schema.js';
 
 export interface ConfigRegistry {
@@ -73,6 +74,7 @@ export function normalizeConfig(input: NormalizeInput): NormalizedConfig {
     libstorage: normalizeLibstorage(frontDoors),
     ...(osb ? { osb } : {}),
     docker: normalizeDocker(frontDoors),
+    csi: normalizeCsi(input, dataDir, services.map((s) => s.spec), tokens, server.config),
     services: services.map((s) => s.spec),
   };
 }

@@ -44,6 +44,30 @@ export interface PlacementConfig {
   readonly feasiblePercent: number;
 }
 
+export type CsiServiceName = 'identity' | 'controller' | 'node';
+
+export interface CsiEndpointConfig {
+  /** `unix:///absolute/path.sock` or `tcp://host:port`. */
+  readonly endpoint: string;
+  readonly services: readonly CsiServiceName[];
+}
+
+export interface CsiConfig {
+  readonly enabled: boolean;
+  /** The first is `csi.endpoint` with `csi.services`; the rest are `csi.endpoints`. */
+  readonly endpoints: readonly CsiEndpointConfig[];
+  /** GetPluginInfo name (default csi.polly.io). */
+  readonly pluginName: string;
+  /** The service CreateVolume uses when `parameters.service` is not given. */
+  readonly defaultService: string;
+  /** Token name whose identity CSI calls run as; absent: the admin. */
+  readonly caller?: { readonly name: string; readonly role: TokenRole; readonly services: readonly string[] | '*' };
+  /** Node ids ControllerPublish accepts besides server.nodeId and pool nodes. */
+  readonly nodes: readonly string[];
+  /** NodeGetInfo max_volumes_per_node (0 = no limit). */
+  readonly maxVolumesPerNode: number;
+}
+
 export interface PollyConfig {
   /** The file used (absolute path), or 'defaults'. */
   readonly source: string;
@@ -57,6 +81,7 @@ export interface PollyConfig {
   /** The Open Service Broker front door; absent when no credentials are configured. */
   readonly osb?: OsbConfig;
   readonly docker: DockerConfig;
+  readonly csi: CsiConfig;
   readonly services: readonly ServiceSpec[];
   /** Things accepted but ignored or changed (mostly from the 2016 layout), as `path: message`. */
   readonly warnings: readonly string[];

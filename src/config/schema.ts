@@ -130,6 +130,29 @@ export const DockerSchema = strict({
   mountRoot: Type.Optional(text('a directory path (relative paths resolve against server.dataDir)', { minLength: 1 })),
 });
 
+export const CSI_SERVICES = ['identity', 'controller', 'node'] as const;
+export const CSI_ENDPOINT_ACCEPTED = 'unix:///absolute/path.sock, a relative unix://name.sock (resolved against server.dataDir), tcp://host:port or host:port';
+
+const csiServices = () =>
+  Type.Array(stringEnum(CSI_SERVICES), { minItems: 1, 'x-accepted': 'a list of identity, controller and node' });
+
+export const CsiEndpointSchema = strict(
+  { endpoint: text(CSI_ENDPOINT_ACCEPTED), services: Type.Optional(csiServices()) },
+  'a mapping with endpoint and services',
+);
+
+export const CsiSchema = strict({
+  enabled: Type.Optional(Type.Boolean()),
+  endpoint: Type.Optional(text(CSI_ENDPOINT_ACCEPTED)),
+  services: Type.Optional(csiServices()),
+  endpoints: Type.Optional(Type.Array(CsiEndpointSchema, { 'x-accepted': 'a list of further endpoints, each with endpoint and services' })),
+  pluginName: Type.Optional(text('a domain name of at most 63 characters, such as csi.polly.io')),
+  defaultService: Type.Optional(name()),
+  caller: Type.Optional(name()),
+  nodes: Type.Optional(names()),
+  maxVolumesPerNode: Type.Optional(Type.Integer({ minimum: 0 })),
+});
+
 /** The keys a pool understands itself; any other key is a driver parameter (PoolSpec.params). */
 export const POOL_KEYS = ['name', 'path', 'capacity', 'overcommit', 'zone', 'node', 'types', 'labels', 'maxIops'] as const;
 
@@ -167,6 +190,7 @@ export const PollyFileSchema = strict({
   libstorage: Type.Optional(LibstorageSchema),
   osb: Type.Optional(OsbSchema),
   docker: Type.Optional(DockerSchema),
+  csi: Type.Optional(CsiSchema),
   services: Type.Optional(
     Type.Record(Type.String(), ServiceSchema, { minProperties: 1, 'x-accepted': 'a mapping of service names to services (at least one)' }),
   ),

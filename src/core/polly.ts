@@ -22,12 +22,15 @@ import {
   bindInstance, deprovisionInstance, getBinding, getInstance, provisionInstance, unbindInstance, updateInstance,
   type BindInput, type ProvisionInput,
 } from './service-instances.js';
-import { expandVolume } from './volume-expand.js';
 import {
   expandVolumeOnNode, listNodeVolumes, nodeVolumeStats, publishVolume, stageVolume, unpublishVolume, unstageVolume,
   type NodePublishInput, type NodeStageInput,
 } from './node-volumes.js';
 import type { OperationOptions } from './ports/storage-driver.js';
+import { capacityFor, type CapacityQuery } from './capacity.js';
+import { InFlight } from './in-flight.js';
+import { expandVolume } from './volume-expand.js';
+import { modifyVolume, type ModifyVolumeInput } from './volume-modify.js';
 
 export interface CoreDeps {
   readonly store: Store;
@@ -47,6 +50,8 @@ export interface CoreDeps {
 export class Polly {
   readonly ctx: CoreContext;
   readonly operations: OperationTracker;
+  /** Operations in flight per volume/name, for front doors that must refuse a second one (CSI ABORTED). */
+  readonly inFlight = new InFlight();
   lastReconcile?: ReconcileReport;
 
   private constructor(ctx: CoreContext) {
@@ -99,6 +104,8 @@ export class Polly {
   bindInstance = (caller: Caller, input: BindInput) => bindInstance(this.ctx, caller, input);
   getBinding = (caller: Caller, instanceId: string, bindingId: string) => getBinding(this.ctx, caller, instanceId, bindingId);
   unbindInstance = (caller: Caller, instanceId: string, bindingId: string) => unbindInstance(this.ctx, caller, instanceId, bindingId);
+  modifyVolume = (caller: Caller, id: string, input: ModifyVolumeInput) => modifyVolume(this.ctx, caller, id, input);
+  capacityFor = (caller: Caller, query: CapacityQuery) => capacityFor(this.ctx, caller, query);
   // Node-side work on this host (see node-volumes.ts).
   stageVolume = (caller: Caller, id: string, input: NodeStageInput, options?: OperationOptions) => stageVolume(this.ctx, caller, id, input, options);
   unstageVolume = (caller: Caller, id: string, stagingPath: string, options?: OperationOptions) => unstageVolume(this.ctx, caller, id, stagingPath, options);

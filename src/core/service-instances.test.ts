@@ -118,28 +118,3 @@ describe('service instances', () => {
       await expectCode(polly.getVolume(ADMIN, instance.volumeId!), 'NOT_FOUND');
     }));
 });
-
-describe('expandVolume', () => {
-  it('grows a volume within its pool and quota, and charges the ledger', () =>
-    withPolly(async (polly) => {
-      const { volume } = await polly.createVolume(ADMIN, { service: 'default', name: 'grow', sizeBytes: 8 * MiB });
-      const grown = await polly.expandVolume(ADMIN, volume.id, 16 * MiB);
-      assert.equal(grown.sizeBytes, 16 * MiB);
-      assert.equal((await polly.getVolume(ADMIN, volume.id)).sizeBytes, 16 * MiB);
-      assert.equal(polly.listServices(ADMIN)[0]!.usage.bytes, 16 * MiB);
-      assert.equal(polly.listPools(ADMIN)[0]!.provisionedBytes, 16 * MiB);
-      assert.equal((await polly.expandVolume(ADMIN, volume.id, 16 * MiB)).sizeBytes, 16 * MiB, 'the same size again is a no-op');
-      await expectCode(polly.expandVolume(ADMIN, volume.id, 4 * MiB), 'OUT_OF_RANGE');
-      await expectCode(polly.expandVolume(ADMIN, volume.id, 50 * MiB), 'QUOTA_EXCEEDED');
-      await expectCode(polly.expandVolume(ADMIN, volume.id, -1), 'INVALID_ARGUMENT');
-      await expectCode(polly.expandVolume(CF, volume.id, 20 * MiB), 'NOT_FOUND');
-      assert.equal(polly.listServices(ADMIN)[0]!.usage.bytes, 16 * MiB, 'refused expands charge nothing');
-    }));
-
-  it('refuses to grow beyond the pool', () =>
-    withPolly(async (polly) => {
-      const { volume } = await polly.createVolume(ADMIN, { service: 'default', name: 'grow', sizeBytes: 8 * MiB });
-      await polly.createVolume(ADMIN, { service: 'default', name: 'filler', sizeBytes: 40 * MiB });
-      await expectCode(polly.expandVolume(ADMIN, volume.id, 30 * MiB), 'INSUFFICIENT_CAPACITY');
-    }));
-});

@@ -190,7 +190,7 @@ export async function updateInstance(ctx: CoreContext, caller: Caller, id: strin
   let revision = await put(ctx, working, rec.revision);
   const run = async (): Promise<ServiceInstance> => {
     try {
-      const grown = await expandVolume(ctx, caller, volumeId, sizeBytes);
+      const { volume: grown } = await expandVolume(ctx, caller, volumeId, sizeBytes);
       const done: ServiceInstance = { ...working, sizeBytes: grown.sizeBytes, state: 'succeeded', updatedAt: ctx.clock.now() };
       revision = await put(ctx, done, revision);
       return done;

@@ -8,46 +8,56 @@ import type { OperationOptions } from './ports/storage-driver.js';
 import { loadVolume } from './records.js';
 import { formatBytes } from './units.js';
 
+export interface ExpandResult {
+  readonly volume: Volume;
+  /** False when the volume already had at least the asked size. */
+  readonly expanded: boolean;
+}
+
 /**
- * Grows a volume (never shrinks it). The extra bytes are charged to the volume's pool and to the
- * service quota through the ledger *before* the backend grows, so two expands can never share the
- * last bytes of a pool; a backend failure gives the bytes back. Expanding to the current size or
- * less than it is a no-op that returns the volume (idempotent retries).
+ * Grows a volume (never shrinks it). The catalog takes the new size and the pool's and service's
+ * usage grow in one ledger transaction (capacity and quota checked there), then the driver grows
+ * the backend; a driver failure puts the old size back. A crash in between leaves the catalog
+ * ahead of the backend: asking for the same size again calls the driver again, which is idempotent.
  */
-export async function expandVolume(ctx: CoreContext, caller: Caller, id: string, sizeBytes: number, options: OperationOptions = {}): Promise<Volume> {
+export async function expandVolume(ctx: CoreContext, caller: Caller, id: string, sizeBytes: number, options: OperationOptions = {}): Promise<ExpandResult> {
   if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0) throw invalid('size', 'must be a positive number of bytes');
   const rec = await loadVolume(ctx, id);
-  const volume = assertMaySeeVolume(caller, rec?.value, id);
-  if (sizeBytes < volume.sizeBytes) {
-    throw new PollyError('OUT_OF_RANGE', `volume ${id} is ${formatBytes(volume.sizeBytes)}; it cannot shrink to ${formatBytes(sizeBytes)}`, { volumeId: id });
+  const current = assertMaySeeVolume(caller, rec?.value, id);
+  const { driver, ledger } = serviceOf(ctx, current.service);
+  if (!driver.capabilities.expand) throw new PollyError('UNSUPPORTED', `the ${driver.name} driver of service ${current.service} cannot expand volumes`);
+  if (current.status !== 'available' && current.status !== 'attached') {
+    throw new PollyError(current.status === 'creating' || current.status === 'deleting' ? 'IN_PROGRESS' : 'FAILED_PRECONDITION', `volume ${id} is ${current.status}; it cannot be expanded now`, { volumeId: id });
   }
-  if (sizeBytes === volume.sizeBytes) return volume;
-  if (volume.status !== 'available' && volume.status !== 'attached') {
-    throw new PollyError('FAILED_PRECONDITION', `volume ${id} is ${volume.status}; it cannot be expanded now`, { volumeId: id });
-  }
-  const { driver, ledger } = serviceOf(ctx, volume.service);
-  if (!driver.capabilities.expand) throw new PollyError('UNSUPPORTED', `the ${driver.name} driver of service ${volume.service} cannot expand volumes`);
-  const delta = sizeBytes - volume.sizeBytes;
-  const grown: Volume = { ...volume, sizeBytes, updatedAt: ctx.clock.now() };
-
-  // One ledger write: the record's new size, the pool's provisioned bytes and the quota usage.
-  const charged = await ledger.submit((view) => {
-    const pool = view.pool(volume.pool);
-    if (!pool) throw new PollyError('INTERNAL', `pool ${volume.pool} of volume ${id} is not configured`);
-    const free = availableBytes(pool);
-    if (delta > free) {
-      throw new PollyError('INSUFFICIENT_CAPACITY', `pool ${pool.spec.name}: expanding volume ${id} needs ${formatBytes(delta)} more, ${formatBytes(free)} free`, { pool: pool.spec.name });
+  const pool = ledger.pool(current.pool);
+  if (!pool) throw new PollyError('INTERNAL', `pool ${current.pool} of volume ${id} is not configured`);
+  const ref = { pool: pool.spec.name, backendId: current.backendId };
+  if (sizeBytes <= current.sizeBytes) {
+    try {
+      await driver.expand(ref, current.sizeBytes, options);
+    } catch (e) {
+      throw backendError(`expanding volume ${id}`, e);
     }
+    return { volume: current, expanded: false };
+  }
+
+  const delta = sizeBytes - current.sizeBytes;
+  const grown: Volume = { ...current, sizeBytes, updatedAt: ctx.clock.now() };
+  await ledger.submit((view) => {
     const quota = view.spec.quota;
     if (quota.maxBytes !== undefined && view.usage.bytes + delta > quota.maxBytes) {
       throw new PollyError('QUOTA_EXCEEDED', `service ${view.spec.name} would use ${formatBytes(view.usage.bytes + delta)} of at most ${formatBytes(quota.maxBytes)}`, { quota });
+    }
+    const free = availableBytes(pool);
+    if (delta > free) {
+      throw new PollyError('INSUFFICIENT_CAPACITY', `pool ${pool.id} has ${formatBytes(free)} free; growing volume ${id} by ${formatBytes(delta)} does not fit`, { pool: pool.id });
     }
     return {
       compares: [{ key: keys.volume(id), revision: rec!.revision }],
       ops: [{ type: 'put', key: keys.volume(id), value: grown }],
       pools: [{ pool, delta: { provisionedBytes: delta } }],
       service: { volumes: 0, bytes: delta },
-      result: (revision: number) => revision,
+      result: () => grown,
     };
   }).catch((e: unknown) => {
     if (e instanceof PollyError && e.code === 'CONFLICT') throw new PollyError('IN_PROGRESS', `volume ${id} changed meanwhile; retry`, { volumeId: id });
@@ -55,27 +65,28 @@ export async function expandVolume(ctx: CoreContext, caller: Caller, id: string,
   });
 
   try {
-    await driver.expand({ pool: ledger.pool(volume.pool)!.spec.name, backendId: volume.backendId }, sizeBytes, options);
+    await driver.expand(ref, sizeBytes, options);
   } catch (e) {
-    await giveBack(ctx, volume, grown, charged, delta).catch((re: unknown) =>
-      ctx.logger.error({ err: re, volumeId: id }, 'giving back the bytes of a failed expand failed; the reconciler recounts usage'));
+    await shrinkBack(ctx, grown, current.sizeBytes).catch((re: unknown) =>
+      ctx.logger.error({ err: re, volumeId: id }, 'putting back the size of a failed expand failed; the reconciler recounts usage'));
     throw backendError(`expanding volume ${id}`, e);
   }
-  ctx.logger.info({ volumeId: id, size: sizeBytes }, 'volume expanded');
-  return grown;
+  ctx.logger.info({ volumeId: id, from: current.sizeBytes, to: sizeBytes }, 'volume expanded');
+  return { volume: grown, expanded: true };
 }
 
-/** Undoes the ledger charge of an expand the backend refused (only if nothing changed since). */
-async function giveBack(ctx: CoreContext, before: Volume, grown: Volume, revision: number, delta: number): Promise<void> {
-  const { ledger } = serviceOf(ctx, before.service);
-  await ledger.submit((view) => {
-    const pool = view.pool(before.pool)!;
-    return {
-      compares: [{ key: keys.volume(before.id), revision }],
-      ops: [{ type: 'put', key: keys.volume(before.id), value: { ...grown, sizeBytes: before.sizeBytes, updatedAt: ctx.clock.now() } }],
-      pools: [{ pool, delta: { provisionedBytes: -delta } }],
-      service: { volumes: 0, bytes: -delta },
-      result: () => undefined,
-    };
-  });
+async function shrinkBack(ctx: CoreContext, grown: Volume, sizeBytes: number): Promise<void> {
+  const { ledger } = serviceOf(ctx, grown.service);
+  const rec = await loadVolume(ctx, grown.id);
+  if (!rec || rec.value.sizeBytes !== grown.sizeBytes) return;
+  const pool = ledger.pool(grown.pool)!;
+  const delta = grown.sizeBytes - sizeBytes;
+  const back: Volume = { ...rec.value, sizeBytes, updatedAt: ctx.clock.now() };
+  await ledger.submit(() => ({
+    compares: [{ key: keys.volume(grown.id), revision: rec.revision }],
+    ops: [{ type: 'put', key: keys.volume(grown.id), value: back }],
+    pools: [{ pool, delta: { provisionedBytes: -delta } }],
+    service: { volumes: 0, bytes: -delta },
+    result: () => undefined,
+  }));
 }
