@@ -103,6 +103,7 @@ describe('Docker volume plugin', LONG, () => {
     assertErr(await post('/VolumeDriver.Remove', { Name: 'web-data' }), /FAILED_PRECONDITION: .*mounted/, 'no remove while mounted');
     assert.equal((await post('/VolumeDriver.Unmount', { Name: 'web-data', ID: 'container-2' })).body.Err, '');
     assert.deepEqual(mountsUnder(mp), [], 'the last holder unmounted it');
+    assert.equal(existsSync(mp), false, 'and removed the empty mount point');
     const detached = await api(server, 'GET', `/v1/volumes/${admin.id}`);
     assert.equal(detached.body.status, 'available');
     assert.deepEqual(detached.body.attachments, []);

@@ -1,3 +1,4 @@
+import { rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PollyError, invalid, notFound } from '../../core/errors.js';
 import type { Caller, Volume } from '../../core/model.js';
@@ -125,10 +126,12 @@ export class DockerVolumes {
     });
   }
 
-  /** Unstages and detaches from this node (both idempotent). */
+  /** Unstages and detaches from this node (both idempotent); the empty mount point goes too. */
   private async release(v: Volume): Promise<void> {
     await this.o.polly.unstageVolume(this.caller, v.id, this.mountpointOf(v));
     await this.o.polly.detachVolume(this.caller, v.id, this.o.nodeId);
+    // rmdir removes only an empty directory that is no mount point: never content.
+    await rmdir(this.mountpointOf(v)).catch(() => undefined);
   }
 
   async remove(name: unknown): Promise<void> {
