@@ -90,6 +90,15 @@ export function normalizeLibstorage(input: Input): LibstorageConfig {
   };
 }
 
+/** A TCP listener of a front door: parsed, and not the admin listener's address. */
+function ownAddress(input: Input, path: ConfigPath, value: string | undefined, accepted: string): { host: string; port: number } | undefined {
+  if (value === undefined) return undefined;
+  const address = input.problems.attempt(path, () => parseHostPort(input.nameOf(path), value));
+  if (address === undefined) return undefined;
+  if (clashes(address, input.server)) input.problems.add(path, `${JSON.stringify(value)} is the same address as ${input.nameOf(['server', 'host'])}`, accepted);
+  return { host: address.host, port: address.port };
+}
+
 /** `osb.*`: served only when both credentials are set. */
 export function normalizeOsb(input: Input): OsbConfig | undefined {
   const { problems } = input;
@@ -103,14 +112,7 @@ export function normalizeOsb(input: Input): OsbConfig | undefined {
     if (o.host !== undefined) problems.add(['osb', 'host'], 'is set but the broker has no credentials', 'osb.username and osb.password together with osb.host');
     return undefined;
   }
-  let listen: OsbConfig['listen'];
-  if (o.host !== undefined) {
-    const address = problems.attempt(['osb', 'host'], () => parseHostPort(input.nameOf(['osb', 'host']), o.host!));
-    if (address !== undefined) {
-      if (clashes(address, input.server)) problems.add(['osb', 'host'], `${JSON.stringify(o.host)} is the same address as ${input.nameOf(['server', 'host'])}`, 'a port of its own, or no osb.host to serve /v2 on the admin listener');
-      listen = { host: address.host, port: address.port };
-    }
-  }
+  const listen = ownAddress(input, ['osb', 'host'], o.host, 'a port of its own, or no osb.host to serve /v2 on the admin listener');
   return { ...(listen ? { listen } : {}), username: o.username, password: o.password, identity: o.identity ?? 'cloudfoundry' };
 }
 
@@ -120,14 +122,7 @@ export function normalizeDocker(input: Input): DockerConfig {
   const d = input.doc.docker ?? {};
   const socket = resolve(input.dataDir, d.socket ?? 'plugins/polly.sock');
   if (Buffer.byteLength(socket) > 100) problems.add(['docker', 'socket'], `${JSON.stringify(socket)} is longer than a unix socket path may be (100 bytes here)`, 'a shorter absolute path');
-  let tcp: DockerConfig['tcp'];
-  if (d.host !== undefined) {
-    const address = problems.attempt(['docker', 'host'], () => parseHostPort(input.nameOf(['docker', 'host']), d.host!));
-    if (address !== undefined) {
-      if (clashes(address, input.server)) problems.add(['docker', 'host'], `${JSON.stringify(d.host)} is the same address as ${input.nameOf(['server', 'host'])}`, 'a port of its own for the Docker plugin');
-      tcp = { host: address.host, port: address.port };
-    }
-  }
+  const tcp = ownAddress(input, ['docker', 'host'], d.host, 'a port of its own for the Docker plugin');
   if (d.specFile !== undefined && tcp === undefined) problems.add(['docker', 'specFile'], 'is set but docker.host is not', 'docker.specFile together with docker.host (a spec file announces a TCP address)');
   const service = d.service ?? input.serviceNames[0] ?? CONFIG_DEFAULTS.serviceName;
   if (d.service !== undefined && !input.serviceNames.includes(d.service)) {

@@ -1,6 +1,6 @@
-import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import type { FastifyInstance } from 'fastify';
+import { frontDoorApp } from '../front-door.js';
 import type { Logger } from 'pino';
-import { PollyError } from '../../core/errors.js';
 import type { Volume } from '../../core/model.js';
 import { toGiB } from '../../core/units.js';
 import { toDockerError } from './error-map.js';
@@ -23,16 +23,11 @@ type Body = Record<string, unknown>;
  */
 export async function buildDockerPlugin(options: DockerPluginOptions): Promise<FastifyInstance> {
   const volumes = new DockerVolumes(options);
-  const app = Fastify({
-    bodyLimit: 64 * 1024,
-    ...(options.logger ? { loggerInstance: options.logger.child({ frontDoor: 'docker' }, { level: 'warn' }) } : { logger: false }),
-    return503OnClosing: true,
-    forceCloseConnections: 'idle',
-    frameworkErrors: (err, _req, reply) => {
-      const { status, body } = toDockerError(err);
-      void (reply as unknown as FastifyReply).code(status).header('content-type', PLUGIN_CONTENT_TYPE).send(body);
-    },
-  }) as unknown as FastifyInstance;
+  const app = frontDoorApp({ name: 'docker', bodyLimitBytes: 64 * 1024, toError: toDockerError, ...(options.logger ? { logger: options.logger } : {}) });
+  app.addHook('onSend', async (_req, reply, payload) => {
+    void reply.header('content-type', PLUGIN_CONTENT_TYPE);
+    return payload;
+  });
 
   // Docker sends its plugin content type (or none); every body is JSON, an empty one is {}.
   app.removeAllContentTypeParsers();
@@ -46,15 +41,6 @@ export async function buildDockerPlugin(options: DockerPluginOptions): Promise<F
     } catch {
       done(Object.assign(new Error('the body is not valid JSON'), { statusCode: 400 }));
     }
-  });
-  app.addHook('onSend', async (_req, reply, payload) => {
-    void reply.header('content-type', PLUGIN_CONTENT_TYPE);
-    return payload;
-  });
-  app.setErrorHandler((err, req, reply) => {
-    const { status, body } = toDockerError(err);
-    if (!(err instanceof PollyError) || err.code === 'INTERNAL') req.log.error({ err }, 'docker plugin request failed');
-    void reply.code(status).send(body);
   });
   app.setNotFoundHandler((req, reply) => {
     void reply.code(404).send({ Err: `NOT_FOUND: this plugin has no ${req.method} ${req.url.split('?')[0]}` });

@@ -1,5 +1,6 @@
 import type { FastifyError } from 'fastify';
 import { PollyError, type ErrorCode } from '../../core/errors.js';
+import { validationProblem } from '../front-door.js';
 
 /**
  * The one map from core error codes to libStorage errors: an HTTP status and the error body of the
@@ -40,13 +41,9 @@ export function toLibstorageError(e: unknown): { status: number; body: Libstorag
     const [status, type] = MAP[e.code];
     return body(status, type, e.message);
   }
-  const fe = e as FastifyError & { validation?: { instancePath: string; message?: string; params?: Record<string, unknown> }[] };
-  if (fe.validation) {
-    const v = fe.validation[0]!;
-    const field = [...v.instancePath.split('/').filter(Boolean), v.params?.['missingProperty'] ?? v.params?.['additionalProperty']].filter(Boolean).join('.');
-    const what = v.params?.['missingProperty'] ? 'is required' : v.params?.['additionalProperty'] ? 'is not a known field' : (v.message ?? 'is invalid');
-    return body(400, 'invalidRequest', `${field || 'body'}: ${what}`);
-  }
+  const problem = validationProblem(e);
+  if (problem !== undefined) return body(400, 'invalidRequest', problem);
+  const fe = e as FastifyError;
   if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
     return body(fe.statusCode, fe.statusCode === 404 ? 'resourceNotFound' : 'invalidRequest', fe.message);
   }

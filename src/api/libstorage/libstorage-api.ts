@@ -1,8 +1,9 @@
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Ajv } from 'ajv';
 import type { Logger } from 'pino';
 import { invalid } from '../../core/errors.js';
 import type { Polly } from '../../core/polly.js';
+import { frontDoorApp } from '../front-door.js';
 import { parseJsonOrEmpty } from '../json-body.js';
 import { toLibstorageError } from './error-map.js';
 import { transactionHeaders } from './headers.js';
@@ -51,18 +52,10 @@ export function operationOf(req: FastifyRequest, allowed: readonly string[]): st
  * listener of its own. Translates only: every rule is core's.
  */
 export async function buildLibstorageApi(options: LibstorageApiOptions): Promise<FastifyInstance> {
-  const app = Fastify({
-    ...(options.https ? { https: { cert: options.https.cert, key: options.https.key } } : {}),
-    bodyLimit: options.bodyLimitBytes,
-    ...(options.logger ? { loggerInstance: options.logger.child({ frontDoor: 'libstorage' }, { level: 'warn' }) } : { logger: false }),
-    return503OnClosing: true,
-    maxParamLength: 256,
-    forceCloseConnections: 'idle',
-    frameworkErrors: (err, _req, reply) => {
-      const { status, body } = toLibstorageError(err);
-      void (reply as unknown as FastifyReply).code(status).send(body);
-    },
-  }) as unknown as FastifyInstance;
+  const app = frontDoorApp({
+    name: 'libstorage', bodyLimitBytes: options.bodyLimitBytes, toError: toLibstorageError,
+    ...(options.logger ? { logger: options.logger } : {}), ...(options.https ? { https: options.https } : {}),
+  });
   const strict = new Ajv({ coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false });
   app.setValidatorCompiler(({ schema }) => strict.compile(schema));
   app.removeContentTypeParser('application/json');
@@ -72,18 +65,6 @@ export async function buildLibstorageApi(options: LibstorageApiOptions): Promise
   app.addHook('onRequest', async (req, reply) => {
     reply.raw.setHeader('Libstorage-Servername', options.serverName);
     for (const [k, v] of Object.entries(transactionHeaders(req))) reply.raw.setHeader(k, v);
-  });
-  let closing = false;
-  app.addHook('preClose', async () => {
-    closing = true;
-  });
-  app.addHook('onSend', async (_req, reply) => {
-    if (closing) void reply.header('connection', 'close');
-  });
-  app.setErrorHandler((err, req, reply) => {
-    const { status, body } = toLibstorageError(err);
-    if (status >= 500) req.log.error({ err }, 'libStorage request failed');
-    void reply.code(status).send(body);
   });
   app.setNotFoundHandler((req, reply) => {
     void reply.code(404).send({ type: 'resourceNotFound', httpStatus: 404, status: 404, message: `no route ${req.method} ${req.url.split('?')[0]}` });

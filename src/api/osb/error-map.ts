@@ -1,5 +1,6 @@
 import type { FastifyError } from 'fastify';
 import { PollyError, type ErrorCode } from '../../core/errors.js';
+import { validationProblem } from '../front-door.js';
 
 /**
  * The one map from core error codes to Open Service Broker errors: a status and
@@ -37,14 +38,9 @@ export function toOsbError(e: unknown): { status: number; body: OsbErrorBody } {
     const [status, error] = MAP[e.code];
     return { status, body: osbError(error, e.message) };
   }
-  const fe = e as FastifyError & { validation?: { instancePath: string; message?: string; params?: Record<string, unknown> }[]; validationContext?: string };
-  if (fe.validation) {
-    const v = fe.validation[0]!;
-    const extra = v.params?.['missingProperty'] ?? v.params?.['additionalProperty'];
-    const field = [fe.validationContext, ...v.instancePath.split('/').filter(Boolean), extra].filter(Boolean).join('.');
-    const what = v.params?.['missingProperty'] ? 'is required' : v.params?.['additionalProperty'] ? 'is not a known field' : (v.message ?? 'is invalid');
-    return { status: 400, body: osbError('BadRequest', `${field}: ${what}`) };
-  }
+  const problem = validationProblem(e);
+  if (problem !== undefined) return { status: 400, body: osbError('BadRequest', problem) };
+  const fe = e as FastifyError;
   if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
     return { status: fe.statusCode, body: osbError(fe.statusCode === 404 ? 'NotFound' : fe.statusCode === 413 ? 'PayloadTooLarge' : 'BadRequest', fe.message) };
   }

@@ -1,10 +1,11 @@
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Ajv } from 'ajv';
 import { timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import { PollyError } from '../../core/errors.js';
 import type { Caller } from '../../core/model.js';
 import type { Polly } from '../../core/polly.js';
+import { frontDoorApp } from '../front-door.js';
 import { parseJsonOrEmpty } from '../json-body.js';
 import { buildCatalog, catalogView } from './catalog.js';
 import { osbError, toOsbError } from './error-map.js';
@@ -79,17 +80,7 @@ export function osbPlugin(options: OsbOptions): (app: FastifyInstance) => Promis
 
 /** The broker on a listener of its own (`osb.host`). */
 export async function buildOsbApi(options: OsbOptions & { readonly bodyLimitBytes: number; readonly logger?: Logger }): Promise<FastifyInstance> {
-  const app = Fastify({
-    bodyLimit: options.bodyLimitBytes,
-    ...(options.logger ? { loggerInstance: options.logger.child({ frontDoor: 'osb' }, { level: 'warn' }) } : { logger: false }),
-    return503OnClosing: true,
-    maxParamLength: 256,
-    forceCloseConnections: 'idle',
-    frameworkErrors: (err, _req, reply) => {
-      const { status, body } = toOsbError(err);
-      void (reply as unknown as FastifyReply).code(status).send(body);
-    },
-  }) as unknown as FastifyInstance;
+  const app = frontDoorApp({ name: 'osb', bodyLimitBytes: options.bodyLimitBytes, toError: toOsbError, ...(options.logger ? { logger: options.logger } : {}) });
   app.setNotFoundHandler((req, reply) => {
     void reply.code(404).send(osbError('NotFound', `no route ${req.method} ${req.url.split('?')[0]}`));
   });
