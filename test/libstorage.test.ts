@@ -11,11 +11,15 @@
  *     libStorage error shape, nothing half-created.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SignJWT } from 'jose';
-import { libstorageUrl } from './support/front-doors.js';
+import { libstorageUrl, loggedAddress, unixRequest } from './support/front-doors.js';
 import { GiB, listAll, storeDump } from './support/polly-fixtures.js';
-import { api, cleanup, startPollyServer, type ApiResponse, type RunningServer } from './support/server-process.js';
+import { api, cleanup, startPollyServer, tempDir, type ApiResponse, type RunningServer } from './support/server-process.js';
 
 const LONG = { timeout: 120_000 };
 const SECRET = 'libstorage-secret-0123456789';
@@ -239,5 +243,40 @@ describe('libStorage API', LONG, () => {
     assert.deepEqual(after, before, 'nothing half-created');
     const names = (await listAll(server, '/v1/volumes')).map((x: { name: string }) => x.name);
     for (const n of ['neg', 'txt', 'huge', 'f', 'enc', 'q', 'big']) assert.equal(names.includes(n), false, n);
+  });
+});
+
+describe('libStorage over TLS and a unix socket', LONG, () => {
+  it('serves HTTPS with libstorage.tls', async () => {
+    const dir = tempDir('ls-tls');
+    const cert = join(dir, 'ls.crt');
+    const key = join(dir, 'ls.key');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+    const server = await startPollyServer({ config: { libstorage: { host: '127.0.0.1:0', tls: { cert, key } } } });
+    const port = Number(new URL(await libstorageUrl(server)).port);
+    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, path: '/services', method: 'GET', ca: readFileSync(cert) }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => { body += c.toString(); });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(answer.status, 200, answer.body);
+    assert.equal(JSON.parse(answer.body).default.driver.name, 'vfs');
+    await assert.rejects(fetch(`http://127.0.0.1:${port}/services`), 'plain HTTP is not served');
+    await server.stop();
+  });
+
+  it('listens on a unix socket given as unix:///path', async () => {
+    const dir = tempDir('ls-sock');
+    const sock = join(dir, 'ls.sock');
+    const server = await startPollyServer({ config: { libstorage: { host: `unix://${sock}` } } });
+    assert.equal((await loggedAddress(server, 'libstorage listening')).socket, sock);
+    const created = await unixRequest(sock, 'POST', '/volumes/default', JSON.stringify({ name: 'over-socket', size: 1 }));
+    assert.equal(created.status, 201, created.text);
+    assert.equal(created.body.name, 'over-socket');
+    await server.stop();
   });
 });

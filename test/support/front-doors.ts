@@ -31,9 +31,13 @@ export async function libstorageUrl(server: RunningServer): Promise<string> {
 
 /** One POST of the Docker plugin protocol over a unix socket; the answer parsed as JSON. */
 export function pluginPost(socketPath: string, path: string, body?: unknown, raw?: string): Promise<{ status: number; contentType: string; body: any; text: string }> {
-  const payload = raw ?? (body === undefined ? '' : JSON.stringify(body));
+  return unixRequest(socketPath, 'POST', path, raw ?? (body === undefined ? '' : JSON.stringify(body)), 'application/vnd.docker.plugins.v1.2+json');
+}
+
+/** One HTTP request over a unix socket; the answer parsed as JSON when it is JSON. */
+export function unixRequest(socketPath: string, method: string, path: string, payload: string, contentType = 'application/json'): Promise<{ status: number; contentType: string; body: any; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath, path, method: 'POST', headers: { 'content-type': 'application/vnd.docker.plugins.v1.2+json', 'content-length': Buffer.byteLength(payload) }, timeout: 60_000 }, (res) => {
+    const req = request({ socketPath, path, method, headers: { 'content-type': contentType, 'content-length': Buffer.byteLength(payload) }, timeout: 60_000 }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
