@@ -131,6 +131,20 @@ describe('Docker volume plugin', LONG, () => {
     assert.equal((await api(server, 'DELETE', `/v1/volumes/${adminVol.body.id}`)).status, 200);
   });
 
+  it('closes every front door on SIGTERM: sockets gone, spec file gone, exit 0', async () => {
+    const dir = join(server.dataDir, 'other');
+    const specFile = join(dir, 'polly.spec');
+    const s2 = await startPollyServer({ config: { docker: { host: '127.0.0.1:0', specFile }, osb: { username: 'cf', password: 'broker-password-0123456789', host: '127.0.0.1:0' } } });
+    const sock2 = (await loggedAddress(s2, 'docker plugin listening')).socket!;
+    const tcp = await loggedAddress(s2, 'docker plugin listening on tcp');
+    assert.equal(readFileSync(specFile, 'utf8'), `tcp://127.0.0.1:${tcp.port}\n`);
+    assert.deepEqual((await pluginPost(sock2, '/Plugin.Activate')).body, { Implements: ['VolumeDriver'] });
+    await s2.stop('SIGTERM');
+    assert.deepEqual(await s2.exited, { code: 0, signal: null });
+    assert.equal(existsSync(sock2), false, 'the plugin socket is removed');
+    assert.equal(existsSync(specFile), false, 'the spec file is removed');
+  });
+
   it('answers bad input with Err and creates nothing', async () => {
     const cases: [string, string, unknown, string | undefined, RegExp][] = [
       ['malformed JSON', '/VolumeDriver.Create', undefined, '{"Name": "x"', /INVALID_ARGUMENT/],
