@@ -66,6 +66,8 @@ export async function startServer(opts: ServerStartOptions): Promise<void> {
     ...(config.server.inProcessAgent ? { nodeId: config.server.nodeId } : {}) });
   const startup = await polly.reconcile({ intentAgeMs: 0, quiescent: true, idempotencyTtlMs: config.reconcile.idempotencyTtlMs });
   logger.info({ finished: startup.finished.length, rolledBack: startup.rolledBack.length, unmanaged: startup.unmanaged.length }, 'start-up reconcile done');
+  const interrupted = await polly.failInterruptedInstances();
+  if (interrupted > 0) logger.warn({ interrupted }, 'service instance operations interrupted by the restart marked failed');
 
   const tls = config.server.tls;
   const app = await buildAdminApi({

@@ -19,7 +19,7 @@ import {
 } from './volumes.js';
 import type { Labels } from './model.js';
 import {
-  bindInstance, deprovisionInstance, getBinding, getInstance, provisionInstance, unbindInstance, updateInstance,
+  bindInstance, deprovisionInstance, failInterruptedInstances, getBinding, getInstance, provisionInstance, unbindInstance, updateInstance,
   type BindInput, type ProvisionInput,
 } from './service-instances.js';
 import {
@@ -97,6 +97,7 @@ export class Polly {
   eraseStore = (caller: Caller) => eraseStore(this.ctx, caller);
   refreshCapacity = () => refreshCapacity(this.ctx);
   expandVolume = (caller: Caller, id: string, sizeBytes: number, options?: OperationOptions) => expandVolume(this.ctx, caller, id, sizeBytes, options);
+  failInterruptedInstances = () => failInterruptedInstances(this.ctx);
   provisionInstance = (caller: Caller, input: ProvisionInput, background: boolean) => provisionInstance(this.ctx, caller, input, background);
   getInstance = (caller: Caller, id: string) => getInstance(this.ctx, caller, id);
   updateInstance = (caller: Caller, id: string, change: { plan?: string; sizeBytes?: number }, background: boolean) => updateInstance(this.ctx, caller, id, change, background);

@@ -117,4 +117,20 @@ describe('service instances', () => {
       await until(async () => polly.getInstance(CF, 'i-2').then(() => false, () => true));
       await expectCode(polly.getVolume(ADMIN, instance.volumeId!), 'NOT_FOUND');
     }));
+
+  it('marks operations interrupted by a restart failed', () =>
+    withPolly(async (polly, store) => {
+      await polly.provisionInstance(CF, input('done'), false);
+      const now = Date.now();
+      await store.txn({ compares: [], ops: [{ type: 'put', key: keys.serviceInstance('stuck'), value: {
+        id: 'stuck', owner: 'cf', service: 'default', plan: 'p1', volumeName: 'osb-stuck', labels: {}, fingerprint: 'f',
+        state: 'in progress', operation: 'provision', createdAt: now, updatedAt: now,
+      } }] });
+      assert.equal(await polly.failInterruptedInstances(), 1);
+      const stuck = await polly.getInstance(CF, 'stuck');
+      assert.equal(stuck.state, 'failed');
+      assert.match(stuck.description!, /restarted during the provision/);
+      assert.equal((await polly.getInstance(CF, 'done')).state, 'succeeded');
+      assert.equal((await polly.deprovisionInstance(CF, 'stuck', false)).done, true, 'and can be cleaned up');
+    }));
 });

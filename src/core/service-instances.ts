@@ -266,6 +266,26 @@ async function findVolume(ctx: CoreContext, caller: Caller, inst: ServiceInstanc
   }
 }
 
+/**
+ * At start-up (no request in flight): operations that were running when the process stopped
+ * will never finish, so they are marked failed; the platform's next poll sees it and retries or
+ * cleans up. Their volumes are finished or rolled back by the reconciler. Returns how many.
+ */
+export async function failInterruptedInstances(ctx: CoreContext): Promise<number> {
+  let after: string | undefined;
+  let count = 0;
+  for (;;) {
+    const page = await ctx.store.list<ServiceInstance>(keys.serviceInstances, { limit: 1000, ...(after !== undefined ? { after } : {}) });
+    for (const r of page.records) {
+      after = r.key;
+      if (r.value.state !== 'in progress') continue;
+      const failed: ServiceInstance = { ...r.value, state: 'failed', description: `the server restarted during the ${r.value.operation}; retry it`, updatedAt: ctx.clock.now() };
+      if ((await ctx.store.txn({ compares: [{ key: r.key, revision: r.revision }], ops: [{ type: 'put', key: r.key, value: failed }] })).ok) count++;
+    }
+    if (page.next === undefined) return count;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // bindings
 
