@@ -25,7 +25,7 @@ import { removeTree } from './remove-tree.js';
 import { isVanished, withSafeDir } from './safe-dir.js';
 import { scanTree, type TreeScan } from './scan-tree.js';
 import { toDriverError } from './to-driver-error.js';
-import { syncDirectory } from './write-file-atomic.js';
+import { syncDirectory } from '../common/write-file-atomic.js';
 
 export { checkPoolRootsDisjoint } from './check-pool-roots-disjoint.js';
 

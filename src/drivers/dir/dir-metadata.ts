@@ -2,7 +2,7 @@ import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { PollyError } from '../../core/errors.js';
 import type { FileAttrs } from './copy-tree.js';
-import { writeFileAtomic } from './write-file-atomic.js';
+import { writeFileAtomic } from '../common/write-file-atomic.js';
 
 /**
  * What the dir driver records about a volume or snapshot, outside the user's tree:
