@@ -1,6 +1,7 @@
 import { invalid } from '../core/errors.js';
 import type { ServiceSpec } from '../core/model.js';
 import type { StorageDriver } from '../core/ports/storage-driver.js';
+import { createBtrfsDriver } from './btrfs/btrfs-driver.js';
 import { createDirDriver } from './dir/dir-driver.js';
 import { createImageDriver } from './image/image-driver.js';
 
@@ -12,6 +13,7 @@ export function createDriverRegistry(): ReadonlyMap<string, DriverFactory> {
   return new Map<string, DriverFactory>([
     ['dir', createDirDriver],
     ['image', createImageDriver],
+    ['btrfs', createBtrfsDriver],
   ]);
 }
 
