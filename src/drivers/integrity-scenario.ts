@@ -39,6 +39,12 @@ async function unstageFrom(driver: StorageDriver, volume: BackendVolume, staging
   await driver.node.detach(ref(volume));
 }
 
+/** ENOSPC, or EDQUOT (errno 122, which Node names "Unknown system error -122"). */
+export const isNoSpace = (e: unknown): boolean => {
+  const err = e as NodeJS.ErrnoException;
+  return err?.code === 'ENOSPC' || err?.code === 'EDQUOT' || err?.errno === -122;
+};
+
 /** Whether writing `bytes` more into the volume mounted at `dir` succeeds (the file is removed either way). */
 async function fits(dir: string, bytes: number): Promise<boolean> {
   const file = path.join(dir, 'room-probe.bin');
@@ -46,7 +52,7 @@ async function fits(dir: string, bytes: number): Promise<boolean> {
     await writeRandomFile(file, bytes);
     return true;
   } catch (e) {
-    if (['ENOSPC', 'EDQUOT'].includes(String((e as NodeJS.ErrnoException).code))) return false;
+    if (isNoSpace(e)) return false;
     throw e;
   } finally {
     await rm(file, { force: true });

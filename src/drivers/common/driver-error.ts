@@ -18,7 +18,8 @@ export function toDriverError(driver: string, e: unknown, op: string, signal: Ab
   const details: Record<string, unknown> = { op };
   if (typeof errno?.code === 'string') details['errno'] = errno.code;
   if (errno?.path !== undefined) details['path'] = String(errno.path);
-  if (errno?.code === 'ENOSPC' || errno?.code === 'EDQUOT') {
+  // EDQUOT is errno 122, which Node names "Unknown system error -122".
+  if (errno?.code === 'ENOSPC' || errno?.code === 'EDQUOT' || errno?.errno === -122) {
     return new PollyError('INSUFFICIENT_CAPACITY', `${driver} driver ${op}: no space left: ${message}`, details, { cause: e });
   }
   return new PollyError('BACKEND_ERROR', `${driver} driver ${op}: ${message}`, details, { cause: e });
