@@ -1,4 +1,3 @@
-import path from 'node:path';
 import { driverContract } from '../driver-contract.js';
 import { nodeContract } from '../node-contract.js';
 import { cleanupHostDir } from '../node/testing/host-cleanup.js';

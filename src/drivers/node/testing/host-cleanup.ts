@@ -30,10 +30,14 @@ export async function mountsUnder(dir: string): Promise<string[]> {
 export async function cleanupHostDir(dir: string): Promise<void> {
   for (let round = 0; round < 4; round++) {
     const mounts = await mountsUnder(dir);
+    for (const m of mounts) await runCommand('umount', ['--', m]).catch(() => undefined);
+    // Listed after the unmounts: an unmount may free a loop device (autoclear) that another
+    // process takes at once, and that one must not be detached from under it.
     const loops = await loopsBackedUnder(dir);
     if (mounts.length === 0 && loops.length === 0) break;
-    for (const m of mounts) await runCommand('umount', ['--', m]).catch(() => undefined);
-    for (const l of loops) await runCommand('losetup', ['-d', l]).catch(() => undefined);
+    for (const l of loops) {
+      if ((await loopsBackedUnder(dir)).includes(l)) await runCommand('losetup', ['-d', l]).catch(() => undefined);
+    }
   }
   const mounts = await mountsUnder(dir);
   const loops = await loopsBackedUnder(dir);
