@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { lstat, rename, rm, statfs } from 'node:fs/promises';
+import { rename, rm, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { invalid, PollyError } from '../../core/errors.js';
 import type { PoolSpec, ServiceSpec } from '../../core/model.js';
@@ -14,7 +14,7 @@ import type {
   StorageDriver,
 } from '../../core/ports/storage-driver.js';
 import { EntryPoolDriver, type EntryKind, type EntryLayout } from '../common/entry-pool-driver.js';
-import type { LockRequest } from '../common/keyed-lock.js';
+import { lstatIfExists } from '../common/lstat-if-exists.js';
 import { syncDirectory } from '../common/write-file-atomic.js';
 import { checkBackendId, isValidBackendId } from '../dir/check-backend-id.js';
 import { checkPoolRootsDisjoint } from '../dir/check-pool-roots-disjoint.js';
@@ -81,24 +81,17 @@ export class BtrfsDriver extends EntryPoolDriver<BtrfsPool> implements StorageDr
   async create(request: CreateVolumeRequest, options?: OperationOptions): Promise<BackendVolume> {
     return this.run('create', options, async () => {
       const signal = options?.signal;
-      const pool = this.poolOf('pool', request?.pool);
-      const id = checkBackendId('volumeId', request.volumeId);
-      const sizeBytes = checkSize('sizeBytes', request.sizeBytes);
-      const source = request.source === undefined ? undefined : this.checkSource(request.source);
-      const layout = await this.layout(pool);
-      const sourceLayout = source && (source.pool === pool ? layout : await this.layout(source.pool));
-      if (source && sourceLayout && sourceLayout.root !== layout.root && !(await sameFilesystem(sourceLayout.root, layout.root))) {
+      const { id, sizeBytes, layout, source, locks } = await this.prepareCreate(request, checkSize);
+      if (source && source.layout.root !== layout.root && !(await sameFilesystem(source.layout.root, layout.root))) {
         throw invalid('source.ref.pool', `pool ${source.pool.spec.name} is on another btrfs filesystem; snapshots cannot cross filesystems`);
       }
-      const locks: LockRequest[] = [{ key: this.lockKey(pool, 'volume', id), mode: 'exclusive' }];
-      if (source) locks.push({ key: this.lockKey(source.pool, source.kind, source.backendId), mode: 'shared' });
       return this.locks.run(locks, signal, async () => {
         if (await this.findEntry(layout, 'volume', id, 'volumeId')) return this.describe(layout, 'volume', id);
         let metadata: DirMetadata = { version: 1, kind: 'volume', sizeBytes, createdAt: Date.now() };
         let sourcePath: string | undefined;
-        if (source && sourceLayout) {
-          sourcePath = await this.requireEntry(sourceLayout, source.kind, source.backendId, 'source.ref.backendId');
-          const sourceSize = (await this.describe(sourceLayout, source.kind, source.backendId)).sizeBytes;
+        if (source) {
+          sourcePath = await this.requireEntry(source.layout, source.kind, source.backendId, 'source.ref.backendId');
+          const sourceSize = (await this.describe(source.layout, source.kind, source.backendId)).sizeBytes;
           this.checkFitsSource(source, sourceSize, sizeBytes);
           metadata = { ...metadata, source: { kind: source.kind, pool: source.pool.spec.name, backendId: source.backendId } };
         }
@@ -125,32 +118,20 @@ export class BtrfsDriver extends EntryPoolDriver<BtrfsPool> implements StorageDr
   }
 
   async snapshot(snapshotId: string, source: BackendRef, options?: OperationOptions): Promise<BackendVolume> {
-    return this.run('snapshot', options, async () => {
-      const pool = this.poolOf('source.pool', source?.pool);
-      const volumeId = checkBackendId('source.backendId', source.backendId);
-      const id = checkBackendId('snapshotId', snapshotId);
-      const layout = await this.layout(pool);
-      const locks: LockRequest[] = [
-        { key: this.lockKey(pool, 'snapshot', id), mode: 'exclusive' },
-        { key: this.lockKey(pool, 'volume', volumeId), mode: 'shared' },
-      ];
-      return this.locks.run(locks, options?.signal, async () => {
-        if (await this.findEntry(layout, 'snapshot', id, 'snapshotId')) return this.describe(layout, 'snapshot', id);
-        const volumePath = await this.requireEntry(layout, 'volume', volumeId, 'source.backendId');
-        const { sizeBytes } = await this.describe(layout, 'volume', volumeId);
-        await writeMetadata(this.metadataFile(layout, 'snapshot', id), {
-          version: 1, kind: 'snapshot', sizeBytes, createdAt: Date.now(), source: { kind: 'volume', pool: pool.spec.name, backendId: volumeId },
-        });
-        // One atomic, read-only snapshot straight at its place (a read-only subvolume cannot be renamed).
-        try {
-          await snapshotSubvolume(volumePath, this.entryPath(layout, 'snapshot', id), true, options?.signal);
-        } catch (e) {
-          await removeMetadata(this.metadataFile(layout, 'snapshot', id)).catch(() => undefined);
-          throw e;
-        }
-        await reportShared(volumePath, options);
-        return this.describe(layout, 'snapshot', id);
+    return this.snapshotEntry(snapshotId, source, options, 'shared', async (layout, id, volumeId, volumePath) => {
+      const { sizeBytes } = await this.describe(layout, 'volume', volumeId);
+      const metadataFile = this.metadataFile(layout, 'snapshot', id);
+      await writeMetadata(metadataFile, {
+        version: 1, kind: 'snapshot', sizeBytes, createdAt: Date.now(), source: { kind: 'volume', pool: layout.pool.spec.name, backendId: volumeId },
       });
+      // One atomic, read-only snapshot straight at its place (a read-only subvolume cannot be renamed).
+      try {
+        await snapshotSubvolume(volumePath, this.entryPath(layout, 'snapshot', id), true, options?.signal);
+      } catch (e) {
+        await removeMetadata(metadataFile).catch(() => undefined);
+        throw e;
+      }
+      await reportShared(volumePath, options);
     });
   }
 
@@ -214,13 +195,8 @@ export class BtrfsDriver extends EntryPoolDriver<BtrfsPool> implements StorageDr
 
   /** Whether the subvolume exists; anything else in its place (a symlink, a plain directory) is refused. */
   protected async findEntry(layout: BtrfsLayout, kind: Kind, id: string, field: string): Promise<boolean> {
-    let st;
-    try {
-      st = await lstat(this.entryPath(layout, kind, id));
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
-      throw e;
-    }
+    const st = await lstatIfExists(this.entryPath(layout, kind, id));
+    if (!st) return false;
     if (!st.isDirectory() || st.ino !== SUBVOLUME_INODE) throw invalid(field, `${kind} ${JSON.stringify(id)} is not a btrfs subvolume; refusing to use it`);
     return true;
   }
@@ -239,13 +215,8 @@ export class BtrfsDriver extends EntryPoolDriver<BtrfsPool> implements StorageDr
 
   /** Deletes a subvolume (or removes a plain leftover) and its qgroup. */
   private async removeSubvolume(layout: BtrfsLayout, target: string): Promise<void> {
-    let st;
-    try {
-      st = await lstat(target);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw e;
-    }
+    const st = await lstatIfExists(target);
+    if (!st) return;
     if (st.isDirectory() && st.ino === SUBVOLUME_INODE) {
       const subvolId = await deleteSubvolume(target);
       await destroyQgroup(subvolId, layout.root);

@@ -5,7 +5,7 @@ import type { PoolSpec, ServiceSpec } from '../../core/model.js';
 import type { BackendRef, BackendVolume, CreateVolumeRequest, OperationOptions, PoolCapacity } from '../../core/ports/storage-driver.js';
 import { checkBackendId, isValidBackendId } from '../dir/check-backend-id.js';
 import { toDriverError } from './driver-error.js';
-import { KeyedLock } from './keyed-lock.js';
+import { KeyedLock, type LockRequest } from './keyed-lock.js';
 
 export type EntryKind = 'volume' | 'snapshot';
 
@@ -31,6 +31,15 @@ export interface SourceRef<P extends EntryPool> {
   readonly kind: EntryKind;
   readonly pool: P;
   readonly backendId: string;
+}
+
+export interface PreparedCreate<P extends EntryPool> {
+  readonly pool: P;
+  readonly id: string;
+  readonly sizeBytes: number;
+  readonly layout: EntryLayout<P>;
+  readonly source?: SourceRef<P> & { readonly layout: EntryLayout<P> };
+  readonly locks: LockRequest[];
 }
 
 /**
@@ -150,6 +159,48 @@ export abstract class EntryPoolDriver<P extends EntryPool> {
     if (source.kind !== 'snapshot' && source.kind !== 'volume') throw invalid('source.kind', 'must be "snapshot" or "volume"');
     const pool = this.poolOf('source.ref.pool', source.ref?.pool);
     return { kind: source.kind, pool, backendId: checkBackendId('source.ref.backendId', source.ref.backendId) };
+  }
+
+  /**
+   * The common start of create: the pool, the volume id, the size (checked by `checkSize`), the
+   * source, their layouts, and the locks to hold (the new volume exclusive, its source shared).
+   */
+  protected async prepareCreate(request: CreateVolumeRequest, checkSize: (field: string, value: unknown) => number): Promise<PreparedCreate<P>> {
+    const pool = this.poolOf('pool', request?.pool);
+    const id = checkBackendId('volumeId', request.volumeId);
+    const sizeBytes = checkSize('sizeBytes', request.sizeBytes);
+    const source = request.source === undefined ? undefined : this.checkSource(request.source);
+    const layout = await this.layout(pool);
+    const sourceLayout = source && (source.pool === pool ? layout : await this.layout(source.pool));
+    const locks: LockRequest[] = [{ key: this.lockKey(pool, 'volume', id), mode: 'exclusive' }];
+    if (source) locks.push({ key: this.lockKey(source.pool, source.kind, source.backendId), mode: 'shared' });
+    return { pool, id, sizeBytes, layout, locks, ...(source && sourceLayout ? { source: { ...source, layout: sourceLayout } } : {}) };
+  }
+
+  /**
+   * snapshot: checks the ids, takes the snapshot's lock (exclusive) and the volume's (`volumeLock`),
+   * answers an existing snapshot as it is, else `make`s it from the volume's entry and describes it.
+   */
+  protected snapshotEntry(
+    snapshotId: string,
+    source: BackendRef,
+    options: OperationOptions | undefined,
+    volumeLock: 'shared' | 'exclusive',
+    make: (layout: EntryLayout<P>, id: string, volumeId: string, volumeEntry: string) => Promise<void>,
+  ): Promise<BackendVolume> {
+    return this.run('snapshot', options, async () => {
+      const { layout, id: volumeId } = await this.resolve(source, 'source');
+      const id = checkBackendId('snapshotId', snapshotId);
+      const locks: LockRequest[] = [
+        { key: this.lockKey(layout.pool, 'snapshot', id), mode: 'exclusive' },
+        { key: this.lockKey(layout.pool, 'volume', volumeId), mode: volumeLock },
+      ];
+      return this.locks.run(locks, options?.signal, async () => {
+        if (await this.findEntry(layout, 'snapshot', id, 'snapshotId')) return this.describe(layout, 'snapshot', id);
+        await make(layout, id, volumeId, await this.requireEntry(layout, 'volume', volumeId, 'source.backendId'));
+        return this.describe(layout, 'snapshot', id);
+      });
+    });
   }
 
   /** Checks a ref (pool and backend id) and returns the pool's layout with the id. */

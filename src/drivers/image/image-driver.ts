@@ -16,9 +16,9 @@ import type {
 import { formatBytes } from '../../core/units.js';
 import { copyImageFile, REFLINK_MODES, type ReflinkMode } from '../common/copy-image-file.js';
 import { EntryPoolDriver, type EntryKind, type EntryLayout } from '../common/entry-pool-driver.js';
-import type { LockRequest } from '../common/keyed-lock.js';
+import { lstatIfExists } from '../common/lstat-if-exists.js';
 import { syncDirectory } from '../common/write-file-atomic.js';
-import { checkBackendId, isValidBackendId } from '../dir/check-backend-id.js';
+import { isValidBackendId } from '../dir/check-backend-id.js';
 import { checkPoolRootsDisjoint } from '../dir/check-pool-roots-disjoint.js';
 import { poolRootPath } from '../dir/pool-root-path.js';
 import { checkFilesystem, FSCK_POLICIES, makeFilesystem, MIN_FS_BYTES, type Filesystem, type FsckPolicy } from '../node/filesystems.js';
@@ -74,22 +74,15 @@ export class ImageDriver extends EntryPoolDriver<ImagePool> implements StorageDr
   async create(request: CreateVolumeRequest, options?: OperationOptions): Promise<BackendVolume> {
     return this.run('create', options, async () => {
       const signal = options?.signal;
-      const pool = this.poolOf('pool', request?.pool);
-      const id = checkBackendId('volumeId', request.volumeId);
-      const sizeBytes = checkImageSize('sizeBytes', request.sizeBytes);
+      const { pool, id, sizeBytes, layout, source, locks } = await this.prepareCreate(request, checkImageSize);
       const parameters = request.parameters ?? {};
       const block = checkAccessType(parameters['accessType']) === 'block';
       const format: ImageFormat = block ? 'raw' : checkFilesystem('parameters.fsType', parameters['fsType'] ?? pool.fsType);
-      const source = request.source === undefined ? undefined : this.checkSource(request.source);
-      const layout = await this.layout(pool);
-      const sourceLayout = source && (source.pool === pool ? layout : await this.layout(source.pool));
-      const locks: LockRequest[] = [{ key: this.lockKey(pool, 'volume', id), mode: 'exclusive' }];
-      if (source) locks.push({ key: this.lockKey(source.pool, source.kind, source.backendId), mode: 'shared' });
 
       return this.locks.run(locks, signal, async () => {
         if (await this.findEntry(layout, 'volume', id, 'volumeId')) return this.describe(layout, 'volume', id);
         const now = Date.now();
-        if (!source || !sourceLayout) {
+        if (!source) {
           if (format !== 'raw' && sizeBytes < MIN_FS_BYTES[format]) {
             throw new PollyError('OUT_OF_RANGE', `sizeBytes: an ${format} volume needs at least ${formatBytes(MIN_FS_BYTES[format])}`, { field: 'sizeBytes', minBytes: MIN_FS_BYTES[format] });
           }
@@ -106,8 +99,8 @@ export class ImageDriver extends EntryPoolDriver<ImagePool> implements StorageDr
           return this.describe(layout, 'volume', id);
         }
 
-        const sourceFile = await this.requireEntry(sourceLayout, source.kind, source.backendId, 'source.ref.backendId');
-        const sourceMeta = await this.metadata(sourceLayout, source.kind, source.backendId, sourceFile);
+        const sourceFile = await this.requireEntry(source.layout, source.kind, source.backendId, 'source.ref.backendId');
+        const sourceMeta = await this.metadata(source.layout, source.kind, source.backendId, sourceFile);
         this.checkFitsSource(source, sourceMeta.sizeBytes, sizeBytes);
         await this.checkRoomForCopy(layout, sourceFile);
         await this.build(layout, 'volume', id, signal, async (file) => {
@@ -126,31 +119,19 @@ export class ImageDriver extends EntryPoolDriver<ImagePool> implements StorageDr
   }
 
   async snapshot(snapshotId: string, source: BackendRef, options?: OperationOptions): Promise<BackendVolume> {
-    return this.run('snapshot', options, async () => {
-      const signal = options?.signal;
-      const pool = this.poolOf('source.pool', source?.pool);
-      const volumeId = checkBackendId('source.backendId', source.backendId);
-      const id = checkBackendId('snapshotId', snapshotId);
-      const layout = await this.layout(pool);
-      const locks: LockRequest[] = [
-        { key: this.lockKey(pool, 'snapshot', id), mode: 'exclusive' },
-        // Exclusive: an expand must not change the image while it is copied.
-        { key: this.lockKey(pool, 'volume', volumeId), mode: 'exclusive' },
-      ];
-      return this.locks.run(locks, signal, async () => {
-        if (await this.findEntry(layout, 'snapshot', id, 'snapshotId')) return this.describe(layout, 'snapshot', id);
-        const sourceFile = await this.requireEntry(layout, 'volume', volumeId, 'source.backendId');
-        const sourceMeta = await this.metadata(layout, 'volume', volumeId, sourceFile);
-        await this.checkRoomForCopy(layout, sourceFile);
-        await this.build(layout, 'snapshot', id, signal, async (file) => {
-          const copied = await withFrozenFilesystem(sourceFile, () => copyImageFile(sourceFile, file, { reflink: pool.reflink, signal, onProgress: options?.onProgress }));
-          await chmod(file, 0o400);
-          return {
-            version: 1, kind: 'snapshot', sizeBytes: sourceMeta.sizeBytes, format: sourceMeta.format, createdAt: Date.now(), reflinked: copied.reflinked,
-            source: { kind: 'volume', pool: pool.spec.name, backendId: volumeId },
-          };
-        });
-        return this.describe(layout, 'snapshot', id);
+    const signal = options?.signal;
+    // The volume's lock is exclusive: an expand must not change the image while it is copied.
+    return this.snapshotEntry(snapshotId, source, options, 'exclusive', async (layout, id, volumeId, sourceFile) => {
+      const sourceMeta = await this.metadata(layout, 'volume', volumeId, sourceFile);
+      await this.checkRoomForCopy(layout, sourceFile);
+      await this.build(layout, 'snapshot', id, signal, async (file) => {
+        const reflink = layout.pool.reflink;
+        const copied = await withFrozenFilesystem(sourceFile, () => copyImageFile(sourceFile, file, { reflink, signal, onProgress: options?.onProgress }));
+        await chmod(file, 0o400);
+        return {
+          version: 1, kind: 'snapshot', sizeBytes: sourceMeta.sizeBytes, format: sourceMeta.format, createdAt: Date.now(), reflinked: copied.reflinked,
+          source: { kind: 'volume', pool: layout.pool.spec.name, backendId: volumeId },
+        };
       });
     });
   }
@@ -216,13 +197,8 @@ export class ImageDriver extends EntryPoolDriver<ImagePool> implements StorageDr
 
   /** Whether the image exists; a symlink or non-file in its place is refused. */
   protected async findEntry(layout: ImageLayout, kind: Kind, id: string, field: string): Promise<boolean> {
-    let st;
-    try {
-      st = await lstat(this.entryPath(layout, kind, id));
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
-      throw e;
-    }
+    const st = await lstatIfExists(this.entryPath(layout, kind, id));
+    if (!st) return false;
     if (!st.isFile()) throw invalid(field, `${kind} ${JSON.stringify(id)} is not a regular image file in the pool; refusing to use it`);
     return true;
   }
