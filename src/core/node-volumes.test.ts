@@ -6,12 +6,12 @@ import { describe, it } from 'node:test';
 import { createDirDriver } from '../drivers/dir/dir-driver.js';
 import { cleanupHostDir, findmnt } from '../drivers/node/testing/host-cleanup.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
-import { PollyError, type ErrorCode } from './errors.js';
 import { ADMIN, type Caller, type ServiceSpec } from './model.js';
 import { Polly } from './polly.js';
 import { systemClock } from './ports/clock.js';
 import { silentLogger } from './ports/logger.js';
 import { MiB } from './units.js';
+import { expectCode } from './testing/expect-code.js';
 
 interface World {
   readonly polly: Polly;
@@ -41,14 +41,6 @@ async function withWorld(fn: (w: World) => Promise<void>, nodeId: string | null 
   }
 }
 
-async function expectCode(promise: Promise<unknown>, code: ErrorCode, message?: RegExp): Promise<void> {
-  await assert.rejects(promise, (e: unknown) => {
-    assert.ok(e instanceof PollyError, String(e));
-    assert.equal(e.code, code, e.message);
-    if (message) assert.match(e.message, message);
-    return true;
-  });
-}
 
 const createVolume = async (polly: Polly, name: string, caller: Caller = ADMIN) =>
   (await polly.createVolume(caller, { service: 'default', name, sizeBytes: 4 * MiB })).volume;

@@ -3,11 +3,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { access, lstat, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { PollyError, type ErrorCode } from '../core/errors.js';
+import { PollyError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import type { BackendRef, BackendVolume, NodeAccess, StorageDriver } from '../core/ports/storage-driver.js';
 import { mountsAt, readMountTable } from './node/mount-table.js';
 import { findmnt } from './node/testing/host-cleanup.js';
+import { expectCode } from '../core/testing/expect-code.js';
 
 const MiB = 1024 * 1024;
 
@@ -263,10 +264,3 @@ export function nodeContract(name: string, setup: () => Promise<NodeContractFixt
 const ref = (v: BackendVolume): BackendRef => ({ pool: v.pool, backendId: v.backendId });
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
-async function expectCode(promise: Promise<unknown>, code: ErrorCode, what = ''): Promise<void> {
-  await assert.rejects(promise, (e: unknown) => {
-    assert.ok(e instanceof PollyError, `expected a PollyError ${code} ${what}, got ${String(e)}`);
-    assert.equal(e.code, code, `${e.message} ${what}`);
-    return true;
-  });
-}

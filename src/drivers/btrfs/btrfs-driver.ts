@@ -65,15 +65,8 @@ export class BtrfsDriver extends EntryPoolDriver<BtrfsPool> implements StorageDr
     this.node = new DirectoryNodeSide({
       driverName: 'btrfs',
       isBackendId: isValidBackendId,
-      volumePath: async (ref, field) => {
-        const layout = await this.layout(this.poolOf('ref.pool', ref?.pool));
-        return this.requireEntry(layout, 'volume', checkBackendId(field, ref.backendId), field);
-      },
-      volumeParents: async () => {
-        const out: { pool: string; dir: string }[] = [];
-        for (const pool of this.allPools()) out.push({ pool: pool.spec.name, dir: (await this.layout(pool)).volumes });
-        return out;
-      },
+      volumePath: (ref, field) => this.volumeEntry(ref, field),
+      volumeParents: () => this.volumeDirs(),
       volumeStats: (ref, mountPath) => this.volumeStats(ref, mountPath),
     });
   }

@@ -2,26 +2,18 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { PollyError, type ErrorCode } from '../../core/errors.js';
 import { newId } from '../../core/ids.js';
 import type { BackendRef, BackendVolume, NodeAccess } from '../../core/ports/storage-driver.js';
 import { integrityScenario, isNoSpace } from '../integrity-scenario.js';
 import { cleanupHostDir } from '../node/testing/host-cleanup.js';
 import { createBtrfsDriver } from './btrfs-driver.js';
 import { btrfsPoolFs, btrfsService } from './btrfs-test-pool.js';
+import { expectCode } from '../../core/testing/expect-code.js';
 
 const MiB = 1024 * 1024;
 const mount: NodeAccess = { mode: 'mount', readonly: false };
 const ref = (v: BackendVolume): BackendRef => ({ pool: v.pool, backendId: v.backendId });
 
-async function expectCode(promise: Promise<unknown>, code: ErrorCode, message?: RegExp): Promise<void> {
-  await assert.rejects(promise, (e: unknown) => {
-    assert.ok(e instanceof PollyError, String(e));
-    assert.equal(e.code, code, e.message);
-    if (message) assert.match(e.message, message);
-    return true;
-  });
-}
 
 describe('btrfs driver: data integrity and failures', () => {
   it('keeps data through snapshots, clones and an expand while mounted', async (t) => {

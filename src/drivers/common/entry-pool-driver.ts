@@ -4,8 +4,8 @@ import { invalid, notFound, PollyError } from '../../core/errors.js';
 import type { PoolSpec, ServiceSpec } from '../../core/model.js';
 import type { BackendRef, BackendVolume, CreateVolumeRequest, OperationOptions, PoolCapacity } from '../../core/ports/storage-driver.js';
 import { checkBackendId, isValidBackendId } from '../dir/check-backend-id.js';
-import { toDriverError } from './driver-error.js';
 import { KeyedLock, type LockRequest } from './keyed-lock.js';
+import { OperationRunner } from './operation-runner.js';
 
 export type EntryKind = 'volume' | 'snapshot';
 
@@ -56,8 +56,7 @@ export abstract class EntryPoolDriver<P extends EntryPool> {
   /** Staging paths in use by this instance; cleanup leaves them alone. */
   protected readonly stagingInUse = new Set<string>();
   private readonly entryPools: ReadonlyMap<string, P>;
-  private readonly running = new Set<Promise<unknown>>();
-  private closed = false;
+  private readonly runner: OperationRunner;
 
   protected constructor(
     readonly service: ServiceSpec,
@@ -65,6 +64,7 @@ export abstract class EntryPoolDriver<P extends EntryPool> {
     private readonly driverLabel: string,
   ) {
     this.entryPools = new Map(pools.map((p) => [p.spec.name, p]));
+    this.runner = new OperationRunner(driverLabel, service.name);
   }
 
   pools(): readonly string[] {
@@ -72,27 +72,26 @@ export abstract class EntryPoolDriver<P extends EntryPool> {
   }
 
   /** Waits for running operations; new ones are refused with UNAVAILABLE. */
-  async close(): Promise<void> {
-    this.closed = true;
-    await Promise.allSettled([...this.running]);
+  close(): Promise<void> {
+    return this.runner.close();
   }
 
   /** Runs one public operation: refuses after close, maps errors, tracks it for close(). */
   run<T>(op: string, options: { readonly signal?: AbortSignal | undefined } | undefined, fn: () => Promise<T>): Promise<T> {
-    if (this.closed) return Promise.reject(new PollyError('UNAVAILABLE', `${this.driverLabel} driver of service "${this.service.name}" is closed`));
-    const signal = options?.signal;
-    const task = (async () => {
-      try {
-        signal?.throwIfAborted();
-        return await fn();
-      } catch (e) {
-        throw toDriverError(this.driverLabel, e, op, signal);
-      }
-    })();
-    this.running.add(task);
-    const forget = (): void => void this.running.delete(task);
-    task.then(forget, forget);
-    return task;
+    return this.runner.run(op, options, fn);
+  }
+
+  /** The volumes directory of every pool (real paths), for the node side. */
+  async volumeDirs(): Promise<Array<{ pool: string; dir: string }>> {
+    const out: Array<{ pool: string; dir: string }> = [];
+    for (const pool of this.entryPools.values()) out.push({ pool: pool.spec.name, dir: (await this.layout(pool)).volumes });
+    return out;
+  }
+
+  /** A volume's entry (its path) for the node side; NOT_FOUND when there is none. */
+  async volumeEntry(ref: BackendRef, field: string): Promise<string> {
+    const { layout, id } = await this.resolve(ref);
+    return this.requireEntry(layout, 'volume', id, field);
   }
 
   /** The entry's path; the entry need not exist. */

@@ -25,7 +25,7 @@ import { poolRootPath } from './pool-root-path.js';
 import { removeTree } from './remove-tree.js';
 import { isVanished, withSafeDir } from './safe-dir.js';
 import { scanTree, type TreeScan } from './scan-tree.js';
-import { toDriverError } from './to-driver-error.js';
+import { OperationRunner } from '../common/operation-runner.js';
 import { syncDirectory } from '../common/write-file-atomic.js';
 
 export { checkPoolRootsDisjoint } from './check-pool-roots-disjoint.js';
@@ -105,19 +105,20 @@ export class DirDriver implements StorageDriver {
   private readonly locks = new KeyedLock();
   /** Staging paths this instance is using right now; cleanupStaging leaves them alone. */
   private readonly stagingInUse = new Set<string>();
-  private readonly running = new Set<Promise<unknown>>();
   private readonly uid = process.getuid?.() ?? 0;
   private readonly gid = process.getgid?.() ?? 0;
   private readonly isRoot = this.uid === 0;
   /** Checked layouts by pool name; dropped when an operation fails, so the next one re-checks. */
   private readonly layouts = new Map<string, Promise<PoolLayout>>();
   private readonly directorySync = new DirectorySync();
-  private closed = false;
+  private readonly runner: OperationRunner;
 
   constructor(
     readonly service: ServiceSpec,
     roots: ReadonlyMap<string, string>,
   ) {
+    // A pool directory may have changed under a failed operation: check the layouts again.
+    this.runner = new OperationRunner('dir', service.name, () => this.layouts.clear());
     const pools = new Map<string, DirPool>();
     for (const spec of service.pools) pools.set(spec.name, { spec, root: roots.get(spec.name)! });
     this.dirPools = pools;
@@ -362,29 +363,14 @@ export class DirDriver implements StorageDriver {
 
   /** Waits for running operations; new ones are refused with UNAVAILABLE. */
   async close(): Promise<void> {
-    this.closed = true;
-    await Promise.allSettled([...this.running]);
+    await this.runner.close();
   }
 
   // ---------------------------------------------------------------------------------------
 
   /** Runs one public operation: refuses after close, maps errors, tracks it for close(). */
   private run<T>(op: string, options: { readonly signal?: AbortSignal } | undefined, fn: () => Promise<T>): Promise<T> {
-    if (this.closed) return Promise.reject(new PollyError('UNAVAILABLE', `dir driver of service "${this.service.name}" is closed`));
-    const signal = options?.signal;
-    const task = (async () => {
-      try {
-        signal?.throwIfAborted();
-        return await fn();
-      } catch (e) {
-        this.layouts.clear(); // a pool directory may have changed under us: check it again
-        throw toDriverError(e, op, signal);
-      }
-    })();
-    this.running.add(task);
-    const forget = (): void => void this.running.delete(task);
-    task.then(forget, forget);
-    return task;
+    return this.runner.run(op, options, fn);
   }
 
   private poolOf(field: string, pool: unknown): DirPool {

@@ -168,13 +168,6 @@ export class ImageDriver extends EntryPoolDriver<ImagePool> implements StorageDr
     return { file, meta: await this.metadata(layout, 'volume', id, file), pool: layout.pool };
   }
 
-  /** The directory of each pool's volume images (real paths). */
-  async volumeDirs(): Promise<Array<{ pool: string; dir: string }>> {
-    const out: Array<{ pool: string; dir: string }> = [];
-    for (const pool of this.allPools()) out.push({ pool: pool.spec.name, dir: (await this.layout(pool)).volumes });
-    return out;
-  }
-
   /** The backend id of an image file name in a volumes directory, if it is one. */
   backendIdOf(fileName: string): string | undefined {
     const id = this.entryIdOf(fileName);

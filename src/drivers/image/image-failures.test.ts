@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { mkdir, open, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { PollyError, type ErrorCode } from '../../core/errors.js';
 import { newId } from '../../core/ids.js';
 import type { BackendRef, BackendVolume, NodeAccess } from '../../core/ports/storage-driver.js';
 import { integrityScenario } from '../integrity-scenario.js';
@@ -11,6 +10,7 @@ import { runCommand } from '../node/run-command.js';
 import { cleanupHostDir, findmnt, loopsOf } from '../node/testing/host-cleanup.js';
 import { createImageDriver, type ImageDriver } from './image-driver.js';
 import { imagePoolFs, imageService } from './image-test-pool.js';
+import { expectCode } from '../../core/testing/expect-code.js';
 
 const MiB = 1024 * 1024;
 const mount: NodeAccess = { mode: 'mount', readonly: false };
@@ -36,14 +36,6 @@ async function withImagePool(fsType: 'ext4' | 'btrfs', params: Record<string, un
   }
 }
 
-async function expectCode(promise: Promise<unknown>, code: ErrorCode, message?: RegExp): Promise<PollyError> {
-  let caught: unknown;
-  await assert.rejects(promise, (e: unknown) => ((caught = e), true));
-  assert.ok(caught instanceof PollyError, String(caught));
-  assert.equal(caught.code, code, caught.message);
-  if (message) assert.match(caught.message, message);
-  return caught;
-}
 
 /** Allocates every free block of the filesystem holding `dir` (fallocate in halving chunks down to one block). */
 async function fillFilesystem(dir: string): Promise<void> {

@@ -1,4 +1,5 @@
 import { readdir, readFile, realpath } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { PollyError } from '../../core/errors.js';
 import { runCommand } from './run-command.js';
 
@@ -51,8 +52,19 @@ export async function attachLoop(file: string, readOnly: boolean, signal?: Abort
   return found;
 }
 
+/**
+ * Detaches a loop device and waits (up to 5 s) until the kernel has released it: while another
+ * process (udev's blkid probe, typically) still has it open, `losetup -d` only marks it for
+ * release, and its backing file would still look attached.
+ */
 export async function detachLoop(device: string, signal?: AbortSignal): Promise<void> {
+  const backing = `/sys/block/${device.replace(/^\/dev\//, '')}/loop/backing_file`;
+  const before = await read(backing);
   await runCommand('losetup', ['--detach', device], signal ? { signal } : {});
+  for (let waited = 0; waited < 5000 && before !== '' && (await read(backing)) === before; waited += 20) {
+    signal?.throwIfAborted();
+    await sleep(20);
+  }
 }
 
 /** Makes the loop device see its backing file's new size (`losetup --set-capacity`). */

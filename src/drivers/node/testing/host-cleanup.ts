@@ -1,4 +1,5 @@
 import { readdir, readFile, rm } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { readMountTable } from '../mount-table.js';
 import { runCommand } from '../run-command.js';
 
@@ -24,11 +25,13 @@ export async function mountsUnder(dir: string): Promise<string[]> {
 
 /**
  * Test cleanup: unmounts everything under `dir`, detaches every loop device backed by a file
- * under it (a few rounds, since a pool filesystem can only go once its volumes' loops are gone),
+ * under it (in rounds, since a pool filesystem can only go once its volumes' loops are gone),
  * removes `dir`, and throws naming anything that stayed.
  */
 export async function cleanupHostDir(dir: string): Promise<void> {
-  for (let round = 0; round < 4; round++) {
+  for (let round = 0; round < 10; round++) {
+    // Released devices linger while udev still probes them: give them a moment.
+    if (round > 0) await sleep(50 * round);
     const mounts = await mountsUnder(dir);
     for (const m of mounts) await runCommand('umount', ['--', m]).catch(() => undefined);
     // Listed after the unmounts: an unmount may free a loop device (autoclear) that another
