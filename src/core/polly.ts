@@ -19,7 +19,7 @@ import {
 } from './volumes.js';
 import type { Labels } from './model.js';
 import {
-  expandVolumeOnNode, listNodeVolumes, nodeVolumeStats, publishVolume, stageVolume, unpublishVolume, unstageVolume,
+  expandVolumeOnNode, listNodeVolumes, nodeVolumeStats, publishVolume, reconcileNodeVolumes, stageVolume, unpublishVolume, unstageVolume,
   type NodePublishInput, type NodeStageInput,
 } from './node-volumes.js';
 import type { OperationOptions } from './ports/storage-driver.js';
@@ -94,6 +94,7 @@ export class Polly {
   expandVolumeOnNode = (caller: Caller, id: string, volumePath: string, options?: OperationOptions) => expandVolumeOnNode(this.ctx, caller, id, volumePath, options);
   nodeVolumeStats = (caller: Caller, id: string, volumePath: string) => nodeVolumeStats(this.ctx, caller, id, volumePath);
   listNodeVolumes = (caller: Caller) => listNodeVolumes(this.ctx, caller);
+  reconcileNodeVolumes = (caller: Caller) => reconcileNodeVolumes(this.ctx, caller);
 
   async reconcile(options: ReconcileOptions): Promise<ReconcileReport> {
     this.lastReconcile = await reconcile(this.ctx, options);
