@@ -13,6 +13,7 @@ import { reconcile, type ReconcileOptions, type ReconcileReport } from './reconc
 import { createSnapshot, deleteSnapshot, getSnapshot, listSnapshots, type CreateSnapshotInput, type SnapshotFilter } from './snapshots.js';
 import { adoptVolume, listUnmanaged, type AdoptInput } from './unmanaged.js';
 import { createVolume, type CreateOptions, type CreateVolumeInput } from './volume-create.js';
+import { expandVolume } from './volume-expand.js';
 import {
   attachVolume, deleteVolume, detachVolume, getVolume, labelVolume, listVolumes, offerVolume, revokeVolume,
   type AttachInput, type VolumeFilter,
@@ -75,6 +76,7 @@ export class Polly {
   revokeVolume = (caller: Caller, id: string, schedulers: readonly string[]) => revokeVolume(this.ctx, caller, id, schedulers);
   attachVolume = (caller: Caller, id: string, input: AttachInput) => attachVolume(this.ctx, caller, id, input);
   detachVolume = (caller: Caller, id: string, nodeId: string) => detachVolume(this.ctx, caller, id, nodeId);
+  expandVolume = (caller: Caller, id: string, sizeBytes: number, options?: OperationOptions) => expandVolume(this.ctx, caller, id, sizeBytes, options);
   createSnapshot = (caller: Caller, input: CreateSnapshotInput, options?: OperationOptions) => createSnapshot(this.ctx, caller, input, options);
   getSnapshot = (caller: Caller, id: string) => getSnapshot(this.ctx, caller, id);
   listSnapshots = (caller: Caller, filter: SnapshotFilter, limit?: number, cursor?: string) => listSnapshots(this.ctx, caller, filter, limit, cursor);
