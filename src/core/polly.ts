@@ -13,17 +13,24 @@ import { reconcile, type ReconcileOptions, type ReconcileReport } from './reconc
 import { createSnapshot, deleteSnapshot, getSnapshot, listSnapshots, type CreateSnapshotInput, type SnapshotFilter } from './snapshots.js';
 import { adoptVolume, listUnmanaged, type AdoptInput } from './unmanaged.js';
 import { createVolume, type CreateOptions, type CreateVolumeInput } from './volume-create.js';
-import { expandVolume } from './volume-expand.js';
 import {
   attachVolume, deleteVolume, detachVolume, getVolume, labelVolume, listVolumes, offerVolume, revokeVolume,
   type AttachInput, type VolumeFilter,
 } from './volumes.js';
 import type { Labels } from './model.js';
 import {
+  bindInstance, deprovisionInstance, failInterruptedInstances, getBinding, getInstance, provisionInstance, unbindInstance, updateInstance,
+  type BindInput, type ProvisionInput,
+} from './service-instances.js';
+import {
   expandVolumeOnNode, listNodeVolumes, nodeVolumeStats, publishVolume, reconcileNodeVolumes, stageVolume, unpublishVolume, unstageVolume,
   type NodePublishInput, type NodeStageInput,
 } from './node-volumes.js';
 import type { OperationOptions } from './ports/storage-driver.js';
+import { capacityFor, type CapacityQuery } from './capacity.js';
+import { InFlight } from './in-flight.js';
+import { expandVolume } from './volume-expand.js';
+import { modifyVolume, type ModifyVolumeInput } from './volume-modify.js';
 
 export interface CoreDeps {
   readonly store: Store;
@@ -43,6 +50,8 @@ export interface CoreDeps {
 export class Polly {
   readonly ctx: CoreContext;
   readonly operations: OperationTracker;
+  /** Operations in flight per volume/name, for front doors that must refuse a second one (CSI ABORTED). */
+  readonly inFlight = new InFlight();
   lastReconcile?: ReconcileReport;
 
   private constructor(ctx: CoreContext) {
@@ -76,7 +85,6 @@ export class Polly {
   revokeVolume = (caller: Caller, id: string, schedulers: readonly string[]) => revokeVolume(this.ctx, caller, id, schedulers);
   attachVolume = (caller: Caller, id: string, input: AttachInput) => attachVolume(this.ctx, caller, id, input);
   detachVolume = (caller: Caller, id: string, nodeId: string) => detachVolume(this.ctx, caller, id, nodeId);
-  expandVolume = (caller: Caller, id: string, sizeBytes: number, options?: OperationOptions) => expandVolume(this.ctx, caller, id, sizeBytes, options);
   createSnapshot = (caller: Caller, input: CreateSnapshotInput, options?: OperationOptions) => createSnapshot(this.ctx, caller, input, options);
   getSnapshot = (caller: Caller, id: string) => getSnapshot(this.ctx, caller, id);
   listSnapshots = (caller: Caller, filter: SnapshotFilter, limit?: number, cursor?: string) => listSnapshots(this.ctx, caller, filter, limit, cursor);
@@ -88,6 +96,17 @@ export class Polly {
   dumpStore = (caller: Caller, prefix?: string, limit?: number, after?: string) => dumpStore(this.ctx, caller, prefix, limit, after);
   eraseStore = (caller: Caller) => eraseStore(this.ctx, caller);
   refreshCapacity = () => refreshCapacity(this.ctx);
+  expandVolume = (caller: Caller, id: string, sizeBytes: number, options?: OperationOptions) => expandVolume(this.ctx, caller, id, sizeBytes, options);
+  failInterruptedInstances = () => failInterruptedInstances(this.ctx);
+  provisionInstance = (caller: Caller, input: ProvisionInput, background: boolean) => provisionInstance(this.ctx, caller, input, background);
+  getInstance = (caller: Caller, id: string) => getInstance(this.ctx, caller, id);
+  updateInstance = (caller: Caller, id: string, change: { plan?: string; sizeBytes?: number }, background: boolean) => updateInstance(this.ctx, caller, id, change, background);
+  deprovisionInstance = (caller: Caller, id: string, background: boolean) => deprovisionInstance(this.ctx, caller, id, background);
+  bindInstance = (caller: Caller, input: BindInput) => bindInstance(this.ctx, caller, input);
+  getBinding = (caller: Caller, instanceId: string, bindingId: string) => getBinding(this.ctx, caller, instanceId, bindingId);
+  unbindInstance = (caller: Caller, instanceId: string, bindingId: string) => unbindInstance(this.ctx, caller, instanceId, bindingId);
+  modifyVolume = (caller: Caller, id: string, input: ModifyVolumeInput) => modifyVolume(this.ctx, caller, id, input);
+  capacityFor = (caller: Caller, query: CapacityQuery) => capacityFor(this.ctx, caller, query);
   // Node-side work on this host (see node-volumes.ts).
   stageVolume = (caller: Caller, id: string, input: NodeStageInput, options?: OperationOptions) => stageVolume(this.ctx, caller, id, input, options);
   unstageVolume = (caller: Caller, id: string, stagingPath: string, options?: OperationOptions) => unstageVolume(this.ctx, caller, id, stagingPath, options);

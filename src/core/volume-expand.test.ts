@@ -1,77 +1,85 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { describe, it } from 'node:test';
-import { createDirDriver } from '../drivers/dir/dir-driver.js';
-import { SqliteStore } from '../store/sqlite/sqlite-store.js';
-import { ADMIN, type Caller, type ServiceSpec } from './model.js';
-import { Polly } from './polly.js';
-import { systemClock } from './ports/clock.js';
-import { silentLogger } from './ports/logger.js';
-import { expectCode } from './testing/expect-code.js';
+import { PollyError } from './errors.js';
+import { ADMIN } from './model.js';
+import { withDirWorld } from './testing/dir-world.js';
 import { MiB } from './units.js';
 
-/** A Polly with one dir service whose pool holds 100 MiB (no overcommit) and a 150 MiB quota. */
-async function withPolly(fn: (polly: Polly, root: string) => Promise<void>): Promise<void> {
-  const tmp = await mkdtemp(path.join(tmpdir(), 'polly-expand-'));
-  const store = SqliteStore.open(path.join(tmp, 'polly.db'));
-  const root = path.join(tmp, 'pool');
-  const spec: ServiceSpec = {
-    name: 'default', driver: 'dir', defaultSizeBytes: MiB, quota: { maxBytes: 150 * MiB }, driverConfig: {},
-    pools: [{ name: 'local', capacityBytes: 100 * MiB, overcommit: 1, types: [], labels: {}, maxIops: 0, params: { path: root } }],
-  };
-  let polly: Polly | undefined;
-  try {
-    polly = await Polly.open({
-      store, services: [spec], drivers: new Map([['default', createDirDriver(spec)]]), clock: systemClock, logger: silentLogger,
-      placement: { filters: ['service', 'capacity'], scorers: {}, minFeasiblePools: 10, feasiblePercent: 100 },
-    });
-    await fn(polly, root);
-  } finally {
-    await polly?.close();
-    store.close();
-    await rm(tmp, { recursive: true, force: true });
-  }
-}
-
-const provisioned = (polly: Polly): number => polly.listPools(ADMIN)[0]!.provisionedBytes;
+const rejectsWith = (p: Promise<unknown>, code: string) => assert.rejects(p, (e: unknown) => e instanceof PollyError && e.code === code);
 
 describe('expandVolume', () => {
-  it('grows a volume through the ledger and the driver; the same size again is fine', () =>
-    withPolly(async (polly) => {
-      const { volume } = await polly.createVolume(ADMIN, { service: 'default', name: 'v', sizeBytes: 40 * MiB });
-      const grown = await polly.expandVolume(ADMIN, volume.id, 80 * MiB);
-      assert.equal(grown.sizeBytes, 80 * MiB);
-      assert.equal((await polly.getVolume(ADMIN, volume.id)).sizeBytes, 80 * MiB);
-      assert.equal(provisioned(polly), 80 * MiB);
-      assert.equal((await polly.ctx.drivers.get('default')!.list('local'))[0]!.sizeBytes, 80 * MiB, 'the backend has the new size');
-      assert.deepEqual(await polly.expandVolume(ADMIN, volume.id, 80 * MiB), grown);
-      assert.equal(provisioned(polly), 80 * MiB);
+  it('grows the volume and the pool and service usage together; never shrinks; repeats are fine', () =>
+    withDirWorld([{ name: 'p', capacityBytes: 64 * MiB }], async (polly) => {
+      const { volume } = await polly.createVolume(ADMIN, { service: 'default', name: 'v', sizeBytes: 4 * MiB });
+      const r = await polly.expandVolume(ADMIN, volume.id, 10 * MiB);
+      assert.equal(r.expanded, true);
+      assert.equal(r.volume.sizeBytes, 10 * MiB);
+      assert.equal((await polly.getVolume(ADMIN, volume.id)).sizeBytes, 10 * MiB);
+      const pool = polly.listPools(ADMIN)[0]!;
+      assert.equal(pool.provisionedBytes, 10 * MiB);
+      assert.equal(polly.listServices(ADMIN)[0]!.usage.bytes, 10 * MiB);
+      const again = await polly.expandVolume(ADMIN, volume.id, 8 * MiB);
+      assert.equal(again.expanded, false);
+      assert.equal(again.volume.sizeBytes, 10 * MiB);
+      await rejectsWith(polly.expandVolume(ADMIN, volume.id, 65 * MiB), 'INSUFFICIENT_CAPACITY');
+      assert.equal((await polly.getVolume(ADMIN, volume.id)).sizeBytes, 10 * MiB);
     }));
 
-  it('refuses to shrink, bad sizes, a full pool and an exceeded quota, changing nothing', () =>
-    withPolly(async (polly) => {
-      const { volume } = await polly.createVolume(ADMIN, { service: 'default', name: 'v', sizeBytes: 40 * MiB });
-      await expectCode(polly.expandVolume(ADMIN, volume.id, 20 * MiB), 'OUT_OF_RANGE', /cannot shrink/);
-      for (const bad of [0, -1, 1.5, Number.NaN, '10' as unknown as number]) await expectCode(polly.expandVolume(ADMIN, volume.id, bad), 'INVALID_ARGUMENT', /^sizeBytes: /);
-      const { volume: other } = await polly.createVolume(ADMIN, { service: 'default', name: 'w', sizeBytes: 50 * MiB });
-      assert.ok(other);
-      await expectCode(polly.expandVolume(ADMIN, volume.id, 60 * MiB), 'INSUFFICIENT_CAPACITY', /pool local: expanding volume .* needs 20Mi more, 10Mi free/);
-      await expectCode(polly.expandVolume(ADMIN, volume.id, 120 * MiB), 'QUOTA_EXCEEDED', /would use 170Mi of at most 150Mi/);
-      await expectCode(polly.expandVolume(ADMIN, 'vol-nope', 50 * MiB), 'NOT_FOUND');
-      const scheduler: Caller = { kind: 'scheduler', name: 'k8s', services: '*' };
-      await expectCode(polly.expandVolume(scheduler, volume.id, 50 * MiB), 'NOT_FOUND');
-      assert.equal((await polly.getVolume(ADMIN, volume.id)).sizeBytes, 40 * MiB);
-      assert.equal(provisioned(polly), 90 * MiB);
+  it('QUOTA_EXCEEDED beyond the quota, nothing changed; bad input refused', () =>
+    withDirWorld([{ name: 'p', capacityBytes: 16 * MiB }], async (polly) => {
+      const { volume } = await polly.createVolume(ADMIN, { service: 'default', name: 'v', sizeBytes: 4 * MiB });
+      await rejectsWith(polly.expandVolume(ADMIN, volume.id, 9 * MiB), 'QUOTA_EXCEEDED');
+      assert.equal((await polly.getVolume(ADMIN, volume.id)).sizeBytes, 4 * MiB);
+      assert.equal(polly.listPools(ADMIN)[0]!.provisionedBytes, 4 * MiB);
+      await rejectsWith(polly.expandVolume(ADMIN, 'vol-missing', 9 * MiB), 'NOT_FOUND');
+      await rejectsWith(polly.expandVolume(ADMIN, volume.id, -1), 'INVALID_ARGUMENT');
+    }, { maxBytes: 8 * MiB }));
+});
+
+describe('modifyVolume', () => {
+  it('sets iops within what the pool gives; refuses more', () =>
+    withDirWorld([{ name: 'p', capacityBytes: 64 * MiB, maxIops: 500 }], async (polly) => {
+      const { volume } = await polly.createVolume(ADMIN, { service: 'default', name: 'v', sizeBytes: MiB });
+      assert.equal((await polly.modifyVolume(ADMIN, volume.id, { iops: 400 })).iops, 400);
+      await rejectsWith(polly.modifyVolume(ADMIN, volume.id, { iops: 501 }), 'INVALID_ARGUMENT');
+      await rejectsWith(polly.modifyVolume(ADMIN, volume.id, { iops: 1.5 }), 'INVALID_ARGUMENT');
+      assert.equal((await polly.getVolume(ADMIN, volume.id)).iops, 400);
+    }));
+});
+
+describe('capacityFor', () => {
+  it('adds the free bytes of the pools that fit the shape; the largest one is the maximum volume size', () =>
+    withDirWorld([{ name: 'a', zone: 'za', capacityBytes: 32 * MiB, maxIops: 100 }, { name: 'b', zone: 'zb', capacityBytes: 16 * MiB }], async (polly) => {
+      const all = polly.capacityFor(ADMIN, { service: 'default' });
+      assert.equal(all.availableBytes, 48 * MiB);
+      assert.equal(all.maximumVolumeBytes, 32 * MiB);
+      assert.deepEqual(polly.capacityFor(ADMIN, { service: 'default', zones: ['zb'] }).availableBytes, 16 * MiB);
+      assert.deepEqual(polly.capacityFor(ADMIN, { service: 'default', iops: 50 }).pools, ['default/a']);
+      assert.equal(polly.capacityFor(ADMIN, { service: 'default', zones: ['zc'] }).availableBytes, 0);
+      await polly.createVolume(ADMIN, { service: 'default', name: 'v', sizeBytes: 8 * MiB, zones: ['za'] });
+      assert.equal(polly.capacityFor(ADMIN, { service: 'default' }).availableBytes, 40 * MiB);
+      assert.throws(() => polly.capacityFor(ADMIN, { service: 'nope' }), (e: unknown) => e instanceof PollyError && e.code === 'NOT_FOUND');
     }));
 
-  it('gives the bytes back when the backend refuses', () =>
-    withPolly(async (polly, root) => {
-      const { volume } = await polly.createVolume(ADMIN, { service: 'default', name: 'v', sizeBytes: 40 * MiB });
-      await rm(path.join(root, 'volumes', volume.backendId), { recursive: true }); // the backend lost it
-      await expectCode(polly.expandVolume(ADMIN, volume.id, 60 * MiB), 'NOT_FOUND');
-      assert.equal((await polly.getVolume(ADMIN, volume.id)).sizeBytes, 40 * MiB);
-      assert.equal(provisioned(polly), 40 * MiB);
+  it('the service quota caps both figures', () =>
+    withDirWorld([{ name: 'a', capacityBytes: 32 * MiB }], async (polly) => {
+      const c = polly.capacityFor(ADMIN, { service: 'default' });
+      assert.equal(c.availableBytes, 4 * MiB);
+      assert.equal(c.maximumVolumeBytes, 4 * MiB);
+    }, { maxBytes: 4 * MiB }));
+});
+
+describe('InFlight', () => {
+  it('refuses a second operation on a key in flight with IN_PROGRESS, and frees the key afterwards', () =>
+    withDirWorld([{ name: 'a', capacityBytes: MiB }], async (polly) => {
+      let release!: () => void;
+      const first = polly.inFlight.run(['volume:x'], 'first', () => new Promise<void>((r) => { release = r; }));
+      await rejectsWith(polly.inFlight.run(['volume:x'], 'second', async () => undefined), 'IN_PROGRESS');
+      assert.equal(await polly.inFlight.run(['volume:y'], 'other', async () => 7), 7);
+      release();
+      await first;
+      assert.equal(polly.inFlight.has('volume:x'), false);
+      await rejectsWith(polly.inFlight.run(['volume:x'], 'fails', async () => { throw new PollyError('INTERNAL', 'x'); }), 'INTERNAL');
+      assert.equal(polly.inFlight.has('volume:x'), false);
     }));
 });

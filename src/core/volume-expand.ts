@@ -1,6 +1,6 @@
 import { assertMaySeeVolume } from './access.js';
 import { backendError, serviceOf, type CoreContext } from './context.js';
-import { invalid, PollyError } from './errors.js';
+import { PollyError, invalid } from './errors.js';
 import { keys } from './keys.js';
 import type { Caller, Volume } from './model.js';
 import { availableBytes } from './placement/types.js';
@@ -8,73 +8,83 @@ import type { OperationOptions } from './ports/storage-driver.js';
 import { loadVolume } from './records.js';
 import { formatBytes } from './units.js';
 
+export interface ExpandResult {
+  readonly volume: Volume;
+  /** False when the volume already had at least the asked size. */
+  readonly expanded: boolean;
+}
+
 /**
- * Controller expand: grows a volume to `sizeBytes` (never shrinks). The extra bytes go through
- * the service's ledger like a create's (pool capacity with overcommit, service quota) and are
- * committed with the new size in one transaction; then the driver grows the backend. A driver
- * failure gives the bytes back. Asking for the size a volume has already is answered with the
- * volume after the driver confirmed it (so a retry repairs an interrupted expand). The node
- * grows what it sees with expandVolumeOnNode.
+ * Grows a volume (never shrinks it). The catalog takes the new size and the pool's and service's
+ * usage grow in one ledger transaction (capacity and quota checked there), then the driver grows
+ * the backend; a driver failure puts the old size back. A crash in between leaves the catalog
+ * ahead of the backend: asking for the same size again calls the driver again, which is idempotent.
  */
-export async function expandVolume(ctx: CoreContext, caller: Caller, id: string, sizeBytes: number, options: OperationOptions = {}): Promise<Volume> {
-  if (typeof sizeBytes !== 'number' || !Number.isSafeInteger(sizeBytes) || sizeBytes <= 0) throw invalid('sizeBytes', 'must be a positive integer number of bytes');
-  const record = await loadVolume(ctx, id);
-  const current = assertMaySeeVolume(caller, record?.value, id);
+export async function expandVolume(ctx: CoreContext, caller: Caller, id: string, sizeBytes: number, options: OperationOptions = {}): Promise<ExpandResult> {
+  if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0) throw invalid('size', 'must be a positive number of bytes');
+  const rec = await loadVolume(ctx, id);
+  const current = assertMaySeeVolume(caller, rec?.value, id);
   const { driver, ledger } = serviceOf(ctx, current.service);
   if (!driver.capabilities.expand) throw new PollyError('UNSUPPORTED', `the ${driver.name} driver of service ${current.service} cannot expand volumes`);
   if (current.status !== 'available' && current.status !== 'attached') {
     throw new PollyError(current.status === 'creating' || current.status === 'deleting' ? 'IN_PROGRESS' : 'FAILED_PRECONDITION', `volume ${id} is ${current.status}; it cannot be expanded now`, { volumeId: id });
   }
-  if (sizeBytes < current.sizeBytes) {
-    throw new PollyError('OUT_OF_RANGE', `sizeBytes: volume ${id} has ${current.sizeBytes} bytes; volumes cannot shrink`, { field: 'sizeBytes', currentBytes: current.sizeBytes });
-  }
   const pool = ledger.pool(current.pool);
-  if (!pool) throw new PollyError('INTERNAL', `pool ${current.pool} of volume ${id} is not configured`, { volumeId: id });
-  const delta = sizeBytes - current.sizeBytes;
+  if (!pool) throw new PollyError('INTERNAL', `pool ${current.pool} of volume ${id} is not configured`);
   const ref = { pool: pool.spec.name, backendId: current.backendId };
-
-  let volume = current;
-  if (delta > 0) {
-    volume = await ledger.submit((view) => {
-      const quota = view.spec.quota;
-      if (quota.maxBytes !== undefined && view.usage.bytes + delta > quota.maxBytes) {
-        throw new PollyError('QUOTA_EXCEEDED', `service ${view.spec.name} would use ${formatBytes(view.usage.bytes + delta)} of at most ${formatBytes(quota.maxBytes)}`, { quota });
-      }
-      const free = availableBytes(pool);
-      if (delta > free) {
-        throw new PollyError('INSUFFICIENT_CAPACITY', `pool ${pool.spec.name}: expanding volume ${id} needs ${formatBytes(delta)} more, ${formatBytes(free)} free`, {
-          pool: pool.spec.name, neededBytes: delta, freeBytes: free,
-        });
-      }
-      const next: Volume = { ...current, sizeBytes, updatedAt: ctx.clock.now() };
-      return {
-        compares: [{ key: keys.volume(id), revision: record!.revision }],
-        ops: [{ type: 'put', key: keys.volume(id), value: next }],
-        pools: [{ pool, delta: { provisionedBytes: delta } }],
-        service: { volumes: 0, bytes: delta },
-        result: () => next,
-      };
-    });
+  if (sizeBytes <= current.sizeBytes) {
+    try {
+      await driver.expand(ref, current.sizeBytes, options);
+    } catch (e) {
+      throw backendError(`expanding volume ${id}`, e);
+    }
+    return { volume: current, expanded: false };
   }
+
+  const delta = sizeBytes - current.sizeBytes;
+  const grown: Volume = { ...current, sizeBytes, updatedAt: ctx.clock.now() };
+  await ledger.submit((view) => {
+    const quota = view.spec.quota;
+    if (quota.maxBytes !== undefined && view.usage.bytes + delta > quota.maxBytes) {
+      throw new PollyError('QUOTA_EXCEEDED', `service ${view.spec.name} would use ${formatBytes(view.usage.bytes + delta)} of at most ${formatBytes(quota.maxBytes)}`, { quota });
+    }
+    const free = availableBytes(pool);
+    if (delta > free) {
+      throw new PollyError('INSUFFICIENT_CAPACITY', `pool ${pool.id} has ${formatBytes(free)} free; growing volume ${id} by ${formatBytes(delta)} does not fit`, { pool: pool.id });
+    }
+    return {
+      compares: [{ key: keys.volume(id), revision: rec!.revision }],
+      ops: [{ type: 'put', key: keys.volume(id), value: grown }],
+      pools: [{ pool, delta: { provisionedBytes: delta } }],
+      service: { volumes: 0, bytes: delta },
+      result: () => grown,
+    };
+  }).catch((e: unknown) => {
+    if (e instanceof PollyError && e.code === 'CONFLICT') throw new PollyError('IN_PROGRESS', `volume ${id} changed meanwhile; retry`, { volumeId: id });
+    throw e;
+  });
+
   try {
     await driver.expand(ref, sizeBytes, options);
   } catch (e) {
-    if (delta > 0) await giveBack(ctx, volume, current, delta).catch((err: unknown) => ctx.logger.error({ err, volumeId: id }, 'giving back the bytes of a failed expand failed'));
+    await shrinkBack(ctx, grown, current.sizeBytes).catch((re: unknown) =>
+      ctx.logger.error({ err: re, volumeId: id }, 'putting back the size of a failed expand failed; the reconciler recounts usage'));
     throw backendError(`expanding volume ${id}`, e);
   }
-  ctx.logger.info({ volumeId: id, sizeBytes }, 'volume expanded');
-  return volume;
+  ctx.logger.info({ volumeId: id, from: current.sizeBytes, to: sizeBytes }, 'volume expanded');
+  return { volume: grown, expanded: true };
 }
 
-/** Undoes the catalog half of an expand the backend refused (unless the record changed since). */
-async function giveBack(ctx: CoreContext, expanded: Volume, before: Volume, delta: number): Promise<void> {
-  const { ledger } = serviceOf(ctx, expanded.service);
-  const pool = ledger.pool(expanded.pool);
-  const record = await loadVolume(ctx, expanded.id);
-  if (!pool || !record || record.value.sizeBytes !== expanded.sizeBytes) return;
+async function shrinkBack(ctx: CoreContext, grown: Volume, sizeBytes: number): Promise<void> {
+  const { ledger } = serviceOf(ctx, grown.service);
+  const rec = await loadVolume(ctx, grown.id);
+  if (!rec || rec.value.sizeBytes !== grown.sizeBytes) return;
+  const pool = ledger.pool(grown.pool)!;
+  const delta = grown.sizeBytes - sizeBytes;
+  const back: Volume = { ...rec.value, sizeBytes, updatedAt: ctx.clock.now() };
   await ledger.submit(() => ({
-    compares: [{ key: keys.volume(expanded.id), revision: record.revision }],
-    ops: [{ type: 'put', key: keys.volume(expanded.id), value: { ...record.value, sizeBytes: before.sizeBytes, updatedAt: ctx.clock.now() } }],
+    compares: [{ key: keys.volume(grown.id), revision: rec.revision }],
+    ops: [{ type: 'put', key: keys.volume(grown.id), value: back }],
     pools: [{ pool, delta: { provisionedBytes: -delta } }],
     service: { volumes: 0, bytes: -delta },
     result: () => undefined,
