@@ -27,6 +27,19 @@ export interface EntryLayout<P extends EntryPool> {
   readonly metaSnapshots: string;
 }
 
+/** The directories of a pool rooted at `root` (its real path). */
+export function layoutPaths<P extends EntryPool>(pool: P, root: string): EntryLayout<P> {
+  return {
+    pool,
+    root,
+    volumes: path.join(root, 'volumes'),
+    snapshots: path.join(root, 'snapshots'),
+    staging: path.join(root, '.staging'),
+    metaVolumes: path.join(root, '.meta', 'volumes'),
+    metaSnapshots: path.join(root, '.meta', 'snapshots'),
+  };
+}
+
 export interface SourceRef<P extends EntryPool> {
   readonly kind: EntryKind;
   readonly pool: P;
@@ -226,15 +239,7 @@ export abstract class EntryPoolDriver<P extends EntryPool> {
   protected async makeLayout(pool: P): Promise<EntryLayout<P>> {
     await mkdir(pool.root, { recursive: true, mode: 0o755 });
     const root = await realpath(pool.root);
-    const layout: EntryLayout<P> = {
-      pool,
-      root,
-      volumes: path.join(root, 'volumes'),
-      snapshots: path.join(root, 'snapshots'),
-      staging: path.join(root, '.staging'),
-      metaVolumes: path.join(root, '.meta', 'volumes'),
-      metaSnapshots: path.join(root, '.meta', 'snapshots'),
-    };
+    const layout = layoutPaths(pool, root);
     for (const dir of [layout.volumes, layout.snapshots, layout.staging, path.join(root, '.meta'), layout.metaVolumes, layout.metaSnapshots]) {
       await mkdir(dir, { recursive: true, mode: 0o700 });
       const st = await lstat(dir);

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, lstat, mkdir, readdir, realpath, rename, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { invalid, notFound, PollyError } from '../../core/errors.js';
-import type { PoolSpec, ServiceSpec } from '../../core/model.js';
+import type { ServiceSpec } from '../../core/model.js';
 import type {
   NodeSideDriver,
   BackendRef,
@@ -25,6 +25,7 @@ import { poolRootPath } from './pool-root-path.js';
 import { removeTree } from './remove-tree.js';
 import { isVanished, withSafeDir } from './safe-dir.js';
 import { scanTree, type TreeScan } from './scan-tree.js';
+import { layoutPaths, type EntryLayout, type EntryPool } from '../common/entry-pool-driver.js';
 import { OperationRunner } from '../common/operation-runner.js';
 import { syncDirectory } from '../common/write-file-atomic.js';
 
@@ -39,23 +40,10 @@ const LIST_CONCURRENCY = 64;
 /** Root directory of a new empty volume: root-owned 0755, like Docker's local volumes. */
 const NEW_VOLUME_MODE = 0o755;
 
-interface DirPool {
-  readonly spec: PoolSpec;
-  /** Configured root (absolute, normalised). */
-  readonly root: string;
-}
+type DirPool = EntryPool;
 
 /** The directories of a pool, resolved and checked for this operation. */
-interface PoolLayout {
-  readonly pool: DirPool;
-  /** realpath of the configured root. */
-  readonly root: string;
-  readonly volumes: string;
-  readonly snapshots: string;
-  readonly staging: string;
-  readonly metaVolumes: string;
-  readonly metaSnapshots: string;
-}
+type PoolLayout = EntryLayout<DirPool>;
 
 export interface CleanupStagingOptions {
   /** Only remove leftovers not modified for this long (protects other processes' work in progress). */
@@ -421,15 +409,7 @@ export class DirDriver implements StorageDriver {
   private async checkLayout(pool: DirPool): Promise<PoolLayout> {
     await mkdir(pool.root, { recursive: true, mode: 0o755 });
     const root = await realpath(pool.root);
-    const layout: PoolLayout = {
-      pool,
-      root,
-      volumes: path.join(root, 'volumes'),
-      snapshots: path.join(root, 'snapshots'),
-      staging: path.join(root, '.staging'),
-      metaVolumes: path.join(root, '.meta', 'volumes'),
-      metaSnapshots: path.join(root, '.meta', 'snapshots'),
-    };
+    const layout: PoolLayout = layoutPaths(pool, root);
     await ensureDirectory(layout.volumes, 0o755, false);
     await ensureDirectory(layout.snapshots, 0o755, false);
     await ensureDirectory(layout.staging, 0o700, true);
