@@ -45,7 +45,7 @@ export async function copyImageFile(src: string, dst: string, options: CopyImage
     report(0);
     const timer = setInterval(() => {
       stat(dst).then((s) => report(s.blocks * 512), () => undefined);
-    }, 200);
+    }, 100);
     try {
       await runCommand('cp', ['--reflink=never', '--sparse=always', '--no-preserve=all', '--', src, dst], options.signal ? { signal: options.signal } : {});
     } finally {

@@ -90,6 +90,42 @@ describe('image driver: failures', () => {
       assert.deepEqual(await readdir(path.join(root, 'snapshots')), []);
     }, 160 * MiB));
 
+  it('a sparse copy aborted midway leaves nothing behind, and the same clone works after', () =>
+    withImagePool('ext4', { reflink: 'never' }, async ({ driver, root, hostDir }) => {
+      const volume = await driver.create({ volumeId: newId('vol'), pool: 'p1', sizeBytes: 512 * MiB, parameters: {} });
+      const staging = path.join(hostDir, 's');
+      await driver.node.attach(ref(volume), mount);
+      await driver.node.stage(ref(volume), staging, mount);
+      const handle = await open(path.join(staging, 'big.bin'), 'w');
+      try {
+        const block = Buffer.alloc(4 * MiB, 9);
+        for (let i = 0; i < 100; i++) await handle.write(block);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await driver.node.unstage(ref(volume), staging);
+      await driver.node.detach(ref(volume));
+      const before = await driver.list('p1');
+      const request = { volumeId: newId('vol'), pool: 'p1', sizeBytes: 512 * MiB, parameters: {}, source: { kind: 'volume' as const, ref: ref(volume) } };
+      const controller = new AbortController();
+      let abortedAt = 0;
+      const attempt = driver.create(request, {
+        signal: controller.signal,
+        onProgress: (p) => {
+          if (abortedAt === 0 && p.doneBytes > 0 && p.doneBytes < p.totalBytes) {
+            abortedAt = p.doneBytes;
+            controller.abort();
+          }
+        },
+      });
+      await assert.rejects(attempt);
+      assert.ok(abortedAt > 0, 'the copy reported progress before it ended');
+      assert.deepEqual(await driver.list('p1'), before);
+      assert.deepEqual(await readdir(path.join(root, '.staging')), [], 'no half-made image');
+      assert.equal((await driver.create(request)).backendId, request.volumeId);
+    }, 2048 * MiB));
+
   it('a mount failure leaves nothing mounted; a damaged filesystem is refused by fsck', () =>
     withImagePool('ext4', {}, async ({ driver, root, hostDir }) => {
       const volume = await driver.create({ volumeId: newId('vol'), pool: 'p1', sizeBytes: 16 * MiB, parameters: {} });
