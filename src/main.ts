@@ -10,6 +10,7 @@ import { runCli, type ServerStartOptions } from './cli/main.js';
 import { loadConfig } from './config/load-config.js';
 import type { PollyConfig } from './config/polly-config.js';
 import { createPlacementRegistry } from './core/placement/registry.js';
+import { ADMIN } from './core/model.js';
 import { Polly } from './core/polly.js';
 import { systemClock } from './core/ports/clock.js';
 import type { StorageDriver } from './core/ports/storage-driver.js';
@@ -66,6 +67,16 @@ export async function startServer(opts: ServerStartOptions): Promise<void> {
     ...(config.server.inProcessAgent ? { nodeId: config.server.nodeId } : {}) });
   const startup = await polly.reconcile({ intentAgeMs: 0, quiescent: true, idempotencyTtlMs: config.reconcile.idempotencyTtlMs });
   logger.info({ finished: startup.finished.length, rolledBack: startup.rolledBack.length, unmanaged: startup.unmanaged.length }, 'start-up reconcile done');
+  if (config.server.inProcessAgent) {
+    // The in-process agent's view of this node, rebuilt from the kernel: reported, never unmounted.
+    await polly.reconcileNodeVolumes(ADMIN).then(
+      (node) => {
+        for (const v of node.unknown) logger.warn({ node: v }, 'mounted or attached on this node, but no Polly volume has this backend');
+        for (const v of node.notAttachedHere) logger.warn({ node: v }, 'mounted or attached on this node, but the catalog has no attachment of it here');
+      },
+      (err: unknown) => logger.error({ err }, 'reading the volumes of this node failed'),
+    );
+  }
   const interrupted = await polly.failInterruptedInstances();
   if (interrupted > 0) logger.warn({ interrupted }, 'service instance operations interrupted by the restart marked failed');
 

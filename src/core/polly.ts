@@ -23,7 +23,7 @@ import {
   type BindInput, type ProvisionInput,
 } from './service-instances.js';
 import {
-  expandVolumeOnNode, listNodeVolumes, nodeVolumeStats, publishVolume, stageVolume, unpublishVolume, unstageVolume,
+  expandVolumeOnNode, listNodeVolumes, nodeVolumeStats, publishVolume, reconcileNodeVolumes, stageVolume, unpublishVolume, unstageVolume,
   type NodePublishInput, type NodeStageInput,
 } from './node-volumes.js';
 import type { OperationOptions } from './ports/storage-driver.js';
@@ -115,6 +115,7 @@ export class Polly {
   expandVolumeOnNode = (caller: Caller, id: string, volumePath: string, options?: OperationOptions) => expandVolumeOnNode(this.ctx, caller, id, volumePath, options);
   nodeVolumeStats = (caller: Caller, id: string, volumePath: string) => nodeVolumeStats(this.ctx, caller, id, volumePath);
   listNodeVolumes = (caller: Caller) => listNodeVolumes(this.ctx, caller);
+  reconcileNodeVolumes = (caller: Caller) => reconcileNodeVolumes(this.ctx, caller);
 
   async reconcile(options: ReconcileOptions): Promise<ReconcileReport> {
     this.lastReconcile = await reconcile(this.ctx, options);
