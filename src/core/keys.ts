@@ -11,6 +11,11 @@ export const keys = {
   serviceUsage: (service: string) => `service-usage/${service}`,
   idempotency: (caller: string, key: string) => `idempotency/${caller}/${key}`,
   idempotencies: 'idempotency/',
+  claim: (id: string) => `claims/${id}`,
+  claims: 'claims/',
+  offerDecline: (scheduler: string, offerId: string) => `offer-declines/${scheduler}/${offerId}`,
+  offerDeclines: (scheduler: string) => `offer-declines/${scheduler}/`,
+  allOfferDeclines: 'offer-declines/',
 } as const;
 
 export const poolId = (service: string, pool: string): string => `${service}/${pool}`;
