@@ -7,7 +7,8 @@ import type { LedgerView } from './ledger.js';
 import type { Caller, Claim, Volume } from './model.js';
 import { checkName } from './names.js';
 import { decodeOfferId, expireDeclines, findPool, offerNotFound } from './offers.js';
-import { availableBytes } from './placement/types.js';
+import type { Placement } from './placement/placement.js';
+import { availableBytes, type PlacementRequest } from './placement/types.js';
 import type { PoolState } from './pool-state.js';
 import type { StoreRecord, TxnCompare, TxnOp } from './ports/store.js';
 import { loadVolume } from './records.js';
@@ -264,25 +265,14 @@ export async function claimForCreate(ctx: CoreContext, caller: Caller, id: strin
  * beyond the volume's size is given back.
  */
 export function claimPlacement(
-  view: LedgerView, rec: StoreRecord<Claim>, request: { readonly sizeBytes: number; readonly type?: string; readonly zones: readonly string[]; readonly nodes: readonly string[] },
+  placement: Placement, view: LedgerView, rec: StoreRecord<Claim>, request: PlacementRequest,
 ): { pool: PoolState; compares: TxnCompare[]; ops: TxnOp[] } {
   const c = rec.value;
   const pool = view.pool(c.pool);
   if (!pool) throw new PollyError('FAILED_PRECONDITION', `pool ${c.pool} of claim ${c.id} is no longer configured`, { claimId: c.id });
-  if (request.type !== undefined && pool.spec.types.length > 0 && !pool.spec.types.includes(request.type)) {
-    throw invalid('type', `pool ${pool.id} of claim ${c.id} does not offer type ${request.type} (it offers ${pool.spec.types.join(', ')})`);
-  }
-  if (request.zones.length > 0 && (pool.spec.zone === undefined || !request.zones.includes(pool.spec.zone))) {
-    throw invalid('zones', `pool ${pool.id} of claim ${c.id} is in zone ${pool.spec.zone ?? '(none)'}, not in ${request.zones.join(', ')}`);
-  }
-  if (request.nodes.length > 0 && pool.spec.node !== undefined && !request.nodes.includes(pool.spec.node)) {
-    throw invalid('nodes', `pool ${pool.id} of claim ${c.id} is on node ${pool.spec.node}, not on ${request.nodes.join(', ')}`);
-  }
-  return {
-    pool,
-    compares: [{ key: rec.key, revision: rec.revision }],
-    ops: [{ type: 'delete', key: rec.key }],
-  };
+  const reason = placement.staticVerdict(request, pool, view.zoneVolumes);
+  if (reason !== undefined) throw invalid('claim', `pool ${pool.id} of claim ${c.id} does not suit the volume: it ${reason}`, { pools: [{ pool: pool.id, reason }] });
+  return { pool, compares: [{ key: rec.key, revision: rec.revision }], ops: [{ type: 'delete', key: rec.key }] };
 }
 
 /**

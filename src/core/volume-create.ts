@@ -231,7 +231,7 @@ function planReservation(
   let pool;
   let consumed: ReturnType<typeof claimPlacement> | undefined;
   if (claim) {
-    consumed = claimPlacement(view, claim, request);
+    consumed = claimPlacement(ctx.placement, view, claim, request);
     pool = consumed.pool;
   } else {
     const placed = ctx.placement.place(request, view.pools, view.zoneVolumes);

@@ -89,6 +89,11 @@ export class Placement {
     return { ok: false, verdicts: this.explain(ctx, pools) };
   }
 
+  /** Why a given pool cannot suit the request by its spec (capacity aside), or undefined when it can. */
+  staticVerdict(request: PlacementRequest, pool: PoolCandidate, zoneVolumes: ReadonlyMap<string, number>): string | undefined {
+    return this.rejectBy(this.staticFilters, { request, zoneVolumes }, pool);
+  }
+
   /** Pools passing every static filter for this request's shape (cached). */
   private eligible(ctx: PlacementContext, pools: readonly PoolCandidate[]): readonly PoolCandidate[] {
     const r = ctx.request;
