@@ -53,6 +53,8 @@ export interface PollyConfig {
   readonly auth: { readonly tokens: readonly TokenSpec[] };
   readonly placement: PlacementConfig;
   readonly reconcile: { readonly intervalMs: number; readonly idempotencyTtlMs: number };
+  /** Claims made by accepting offers: default and longest TTL, and how often expired ones are released. */
+  readonly claims: { readonly defaultTtlMs: number; readonly maxTtlMs: number; readonly expireIntervalMs: number };
   /** Kept for the libStorage front door (later). */
   readonly libstorage: { readonly host?: string; readonly raw: Readonly<Record<string, unknown>> };
   readonly services: readonly ServiceSpec[];

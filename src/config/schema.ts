@@ -98,6 +98,12 @@ export const ReconcileSchema = strict({
   idempotencyTtl: Type.Optional(duration()),
 });
 
+export const ClaimsSchema = strict({
+  defaultTtl: Type.Optional(duration()),
+  maxTtl: Type.Optional(duration()),
+  expireInterval: Type.Optional(duration()),
+});
+
 export const LibstorageSchema = strict({
   host: Type.Optional(text('tcp://host:port, host:port or unix:///absolute/path.sock')),
 });
@@ -136,6 +142,7 @@ export const PollyFileSchema = strict({
   auth: Type.Optional(AuthSchema),
   placement: Type.Optional(PlacementSchema),
   reconcile: Type.Optional(ReconcileSchema),
+  claims: Type.Optional(ClaimsSchema),
   libstorage: Type.Optional(LibstorageSchema),
   services: Type.Optional(
     Type.Record(Type.String(), ServiceSchema, { minProperties: 1, 'x-accepted': 'a mapping of service names to services (at least one)' }),
