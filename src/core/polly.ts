@@ -1,8 +1,8 @@
 import { ChangeBus, NotifyingStore } from './changes.js';
 import { acceptOffer, expireClaims, getClaim, listClaims, releaseClaim, type AcceptInput, type ClaimFilter } from './claims.js';
 import { DEFAULT_CLAIM_SETTINGS, type ClaimSettings, type CoreContext } from './context.js';
-import { OfferFeed, type OfferFeedOptions } from './offer-feed.js';
-import { declineOffer, listOffers, type DeclineInput, type OfferQuery } from './offers.js';
+import { OfferFeed, type OfferEvent, type OfferFeedOptions } from './offer-feed.js';
+import { declineOffer, listOffers, offerAudience, type DeclineInput, type OfferQuery } from './offers.js';
 import { ServiceLedger } from './ledger.js';
 import type { Caller, ServiceSpec } from './model.js';
 import { OperationTracker } from './operations.js';
@@ -103,6 +103,9 @@ export class Polly {
   listClaims = (caller: Caller, filter?: ClaimFilter) => listClaims(this.ctx, caller, filter);
   getClaim = (caller: Caller, id: string) => getClaim(this.ctx, caller, id);
   releaseClaim = (caller: Caller, id: string) => releaseClaim(this.ctx, caller, id);
+  /** Streams offer changes for the caller (or, for admins, a named scheduler); see OfferFeed.subscribe. */
+  watchOffers = (caller: Caller, query: OfferQuery, lastEventId: string | undefined, listener: (e: OfferEvent) => void) =>
+    this.offerFeed.subscribe(offerAudience(caller, query), lastEventId, listener);
   /** Releases expired claims; the leader's loop calls it periodically. */
   expireClaims = () => expireClaims(this.ctx);
 
