@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { CatalogChange } from './changes.js';
 import type { CoreContext } from './context.js';
 import type { Caller } from './model.js';
-import { computeOffers, type Offer } from './offers.js';
+import { computeOffers, computeOffersFor, type Offer } from './offers.js';
 
 /** One change of a scheduler's offers, or the whole set (first event, or when a resume is too old). */
 export type OfferEvent =
@@ -153,7 +153,7 @@ export class OfferFeed {
     const { offers, wakeAt } = await computeOffers(this.ctx, audience);
     // Nothing before this point was logged for the audience: older resume ids get a snapshot.
     feed = { audience, offers: new Map(), log: [], floor: this.seq, listeners: new Set(), idleSince: this.ctx.clock.now() };
-    for (const o of offers) feed.offers.set(o.id, { offer: o, fingerprint: JSON.stringify(o) });
+    for (const o of offers) feed.offers.set(o.id, { offer: o, fingerprint: fingerprintOf(o) });
     this.feeds.set(key, feed);
     if (wakeAt !== undefined) this.wakeAt(wakeAt);
     return feed;
@@ -163,20 +163,24 @@ export class OfferFeed {
     if (this.closed) return;
     const now = this.ctx.clock.now();
     for (const [key, feed] of this.feeds) {
-      if (feed.listeners.size === 0 && now - feed.idleSince > this.idleMs) {
-        this.feeds.delete(key);
-        continue;
-      }
+      if (feed.listeners.size === 0 && now - feed.idleSince > this.idleMs) this.feeds.delete(key);
+    }
+    const feeds = [...this.feeds.values()];
+    if (feeds.length > 0) {
       let computed;
       try {
-        computed = await computeOffers(this.ctx, feed.audience);
+        computed = await computeOffersFor(this.ctx, feeds.map((f) => f.audience));
       } catch (e) {
-        this.ctx.logger.warn({ err: e, audience: feed.audience.name }, 'computing offers failed; the next change or resync retries');
-        continue;
+        this.ctx.logger.warn({ err: e }, 'computing offers failed; the next change or resync retries');
+        return;
       }
       if (this.closed) return;
-      if (computed.wakeAt !== undefined) this.wakeAt(computed.wakeAt);
-      this.diff(feed, computed.offers);
+      feeds.forEach((feed, i) => {
+        const set = computed[i]!;
+        if (set.wakeAt !== undefined) this.wakeAt(set.wakeAt);
+        // A feed forgotten meanwhile (closed) is skipped.
+        if (this.feeds.get(audienceKey(feed.audience)) === feed) this.diff(feed, set.offers);
+      });
     }
     if (this.feeds.size === 0) {
       clearInterval(this.resync);
@@ -187,7 +191,7 @@ export class OfferFeed {
   private diff(feed: AudienceFeed, offers: readonly Offer[]): void {
     const next = new Map<string, Entry>();
     for (const offer of offers) {
-      const fingerprint = JSON.stringify(offer);
+      const fingerprint = fingerprintOf(offer);
       next.set(offer.id, { offer, fingerprint });
       const before = feed.offers.get(offer.id);
       if (!before) this.append(feed, (id) => ({ id, type: 'added', offer }));
@@ -234,5 +238,11 @@ export class OfferFeed {
     return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
   }
 }
+
+/**
+ * What can change in an offer: a pool's spec is fixed while the server runs, so a capacity offer
+ * changes only in its sizes; a volume offer in any field.
+ */
+const fingerprintOf = (o: Offer): string => (o.kind === 'capacity' ? `${o.freeBytes}/${o.maxVolumeBytes}` : JSON.stringify(o));
 
 const audienceKey = (a: Caller): string => JSON.stringify([a.kind, a.name, a.kind === 'scheduler' ? a.services : '*']);

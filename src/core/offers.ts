@@ -115,27 +115,37 @@ export async function listOffers(ctx: CoreContext, caller: Caller, query: OfferQ
 
 /** Every offer for `audience` now, minus the ones it declined and whose refuse period runs. */
 export async function computeOffers(ctx: CoreContext, audience: Caller): Promise<OfferSet> {
-  const now = ctx.clock.now();
-  let wakeAt: number | undefined;
-  const soonest = (t: number) => {
-    if (t > now && (wakeAt === undefined || t < wakeAt)) wakeAt = t;
-  };
-  const declined = await activeDeclines(ctx, audience.name, now);
-  for (const until of declined.values()) soonest(until);
+  return (await computeOffersFor(ctx, [audience]))[0]!;
+}
 
-  const offers: Offer[] = [];
-  for (const [name, ledger] of ctx.ledgers) {
-    if (!mayUseService(audience, name)) continue;
-    const quota = ledger.spec.quota;
-    if (quota.maxVolumes !== undefined && ledger.usage.volumes >= quota.maxVolumes) continue;
-    const quotaBytes = quota.maxBytes === undefined ? Number.MAX_SAFE_INTEGER : quota.maxBytes - ledger.usage.bytes;
-    if (quotaBytes <= 0) continue;
-    for (const pool of ledger.pools) {
-      const free = availableBytes(pool);
-      if (free <= 0) continue;
-      const id = capacityOfferId(pool.id);
-      if (declined.size > 0 && declined.has(id)) continue;
-      offers.push(capacityOffer(id, pool, free, Math.min(free, quotaBytes)));
+/**
+ * The offers of several audiences at once (the offer feed's round): one walk over the volumes
+ * and one over the declines serve them all; capacity comes from the ledgers' memory.
+ */
+export async function computeOffersFor(ctx: CoreContext, audiences: readonly Caller[]): Promise<OfferSet[]> {
+  const now = ctx.clock.now();
+  const declines = await activeDeclines(ctx, new Set(audiences.map((a) => a.name)), now);
+  const sets = audiences.map((audience) => {
+    const declined = declines.get(audience.name) ?? new Map<string, number>();
+    const set = { audience, declined, offers: [] as Offer[], wakeAt: undefined as number | undefined };
+    for (const until of declined.values()) soonest(set, until, now);
+    return set;
+  });
+
+  for (const set of sets) {
+    for (const [name, ledger] of ctx.ledgers) {
+      if (!mayUseService(set.audience, name)) continue;
+      const quota = ledger.spec.quota;
+      if (quota.maxVolumes !== undefined && ledger.usage.volumes >= quota.maxVolumes) continue;
+      const quotaBytes = quota.maxBytes === undefined ? Number.MAX_SAFE_INTEGER : quota.maxBytes - ledger.usage.bytes;
+      if (quotaBytes <= 0) continue;
+      for (const pool of ledger.pools) {
+        const free = availableBytes(pool);
+        if (free <= 0) continue;
+        const id = capacityOfferId(pool.id);
+        if (set.declined.size > 0 && set.declined.has(id)) continue;
+        set.offers.push(capacityOffer(id, pool, free, Math.min(free, quotaBytes)));
+      }
     }
   }
 
@@ -143,25 +153,35 @@ export async function computeOffers(ctx: CoreContext, audience: Caller): Promise
   do {
     const page = await ctx.store.list<Volume>(keys.volumes, { limit: 1000, ...(after !== undefined ? { after } : {}) });
     for (const { value: v } of page.records) {
-      if (v.status !== 'available' || v.attachments.length > 0 || !maySeeVolume(audience, v)) continue;
-      if (v.claim && v.claim.expiresAt > now) {
-        soonest(v.claim.expiresAt);
-        continue;
+      if (v.status !== 'available' || v.attachments.length > 0) continue;
+      const claimed = v.claim !== undefined && v.claim.expiresAt > now;
+      let id: string | undefined;
+      for (const set of sets) {
+        if (!maySeeVolume(set.audience, v)) continue;
+        if (claimed) {
+          soonest(set, v.claim!.expiresAt, now);
+          continue;
+        }
+        id ??= volumeOfferId(v.id);
+        if (set.declined.size > 0 && set.declined.has(id)) continue;
+        set.offers.push(volumeOffer(id, v));
       }
-      const id = volumeOfferId(v.id);
-      if (declined.size > 0 && declined.has(id)) continue;
-      offers.push(volumeOffer(id, v));
     }
     after = page.next;
   } while (after !== undefined);
-  return { offers, ...(wakeAt !== undefined ? { wakeAt } : {}) };
+  return sets.map((s) => ({ offers: s.offers, ...(s.wakeAt !== undefined ? { wakeAt: s.wakeAt } : {}) }));
 }
 
+function soonest(set: { wakeAt: number | undefined }, t: number, now: number): void {
+  if (t > now && (set.wakeAt === undefined || t < set.wakeAt)) set.wakeAt = t;
+}
+
+/** A flat literal (absent zone or node left undefined): listing builds thousands of these per call. */
 function capacityOffer(id: string, pool: PoolState, freeBytes: number, maxVolumeBytes: number): CapacityOffer {
+  const spec = pool.spec;
   return {
-    id, kind: 'capacity', service: pool.service, pool: pool.id,
-    ...(pool.spec.zone !== undefined ? { zone: pool.spec.zone } : {}), ...(pool.spec.node !== undefined ? { node: pool.spec.node } : {}),
-    types: pool.spec.types, labels: pool.spec.labels, freeBytes, maxVolumeBytes, maxIops: pool.spec.maxIops,
+    id, kind: 'capacity', service: pool.service, pool: pool.id, zone: spec.zone, node: spec.node,
+    types: spec.types, labels: spec.labels, freeBytes, maxVolumeBytes, maxIops: spec.maxIops,
   };
 }
 
@@ -184,12 +204,19 @@ export interface OfferDecline {
 export const DEFAULT_REFUSE_SECONDS = 5;
 export const MAX_REFUSE_SECONDS = 7 * 24 * 3600;
 
-async function activeDeclines(ctx: CoreContext, scheduler: string, now: number): Promise<Map<string, number>> {
-  const out = new Map<string, number>();
+/** Live declines of these schedulers: scheduler → offer id → until. One walk for one scheduler or many. */
+async function activeDeclines(ctx: CoreContext, schedulers: ReadonlySet<string>, now: number): Promise<Map<string, Map<string, number>>> {
+  const out = new Map<string, Map<string, number>>();
+  const prefix = schedulers.size === 1 ? keys.offerDeclines([...schedulers][0]!) : keys.allOfferDeclines;
   let after: string | undefined;
   do {
-    const page = await ctx.store.list<OfferDecline>(keys.offerDeclines(scheduler), { limit: 1000, ...(after !== undefined ? { after } : {}) });
-    for (const r of page.records) if (r.value.until > now) out.set(r.value.offerId, r.value.until);
+    const page = await ctx.store.list<OfferDecline>(prefix, { limit: 1000, ...(after !== undefined ? { after } : {}) });
+    for (const { value: d } of page.records) {
+      if (d.until <= now || !schedulers.has(d.scheduler)) continue;
+      let mine = out.get(d.scheduler);
+      if (!mine) out.set(d.scheduler, (mine = new Map()));
+      mine.set(d.offerId, d.until);
+    }
     after = page.next;
   } while (after !== undefined);
   return out;
