@@ -181,6 +181,15 @@ describe('offers and claims against a real server', LONG, () => {
     assert.equal(rm.code, 0, rm.stderr);
     assert.deepEqual(parseYaml((await cliRun(server, ['claim', 'ls'], { token: MESOS })).stdout), []);
 
+    // volume create --claim: the claim's pool, and its size when --size is left out.
+    const again = JSON.parse((await cliRun(server, ['offer', 'accept', p1.id, '--size', '3Gi', '--format', 'json'], { token: MESOS })).stdout);
+    const created = await cliRun(server, ['volume', 'create', '--servicename', 'default', '--name', 'cli-claimed', '--claim', again.id, '--format', 'json'], { token: MESOS });
+    assert.equal(created.code, 0, created.stderr);
+    const vol = JSON.parse(created.stdout);
+    assert.equal(vol.pool, 'default/p1');
+    assert.equal(vol.size, 3 * GiB);
+    assert.deepEqual(parseYaml((await cliRun(server, ['claim', 'ls'], { token: MESOS })).stdout), []);
+
     const decline = await cliRun(server, ['offer', 'decline', p1.id, '--refuse', '1m'], { token: NOMAD });
     assert.equal(decline.code, 0, decline.stderr);
     assert.ok(!(parseYaml((await cliRun(server, ['offer', 'ls'], { token: NOMAD })).stdout) as any[]).some((o) => o.id === p1.id));
