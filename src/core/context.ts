@@ -20,6 +20,8 @@ export interface CoreContext {
   /** Change notifications of committed writes (offers watch them). */
   readonly changes: ChangeBus;
   readonly claims: ClaimSettings;
+  /** This host's node id when the process does node-side work (in-process agent); else absent. */
+  readonly nodeId?: string;
 }
 
 /** Claim lifetimes: the TTL a claim gets when the accept names none, and the longest allowed. */

@@ -16,6 +16,10 @@ export const keys = {
   offerDecline: (scheduler: string, offerId: string) => `offer-declines/${scheduler}/${offerId}`,
   offerDeclines: (scheduler: string) => `offer-declines/${scheduler}/`,
   allOfferDeclines: 'offer-declines/',
+  serviceInstance: (id: string) => `service-instances/${id}`,
+  serviceInstances: 'service-instances/',
+  serviceBinding: (instanceId: string, bindingId: string) => `service-bindings/${instanceId}/${bindingId}`,
+  serviceBindings: (instanceId: string) => `service-bindings/${instanceId}/`,
 } as const;
 
 export const poolId = (service: string, pool: string): string => `${service}/${pool}`;
