@@ -4,31 +4,16 @@ import { after, before, describe, it } from 'node:test';
 import { PollyClient } from '../../client/polly-client.js';
 import type { OfferStreamEvent } from '../../client/types.js';
 import { GiB } from '../../core/units.js';
-import { harness, poolSpec, serviceSpec, type Harness } from './test-harness.js';
+import { harness, injectJson, poolSpec, serviceSpec, type Harness, type InjectedResponse } from './test-harness.js';
 
 const ADMIN_TOKEN = 'admin-token-0123456789';
 const MESOS_TOKEN = 'mesos-token-0123456789';
 const K8S_TOKEN = 'k8s-token-01234567890';
 const as = (token: string) => ({ authorization: `Bearer ${token}` });
 
-interface Res {
-  readonly status: number;
-  readonly headers: Record<string, unknown>;
-  readonly text: string;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  readonly body: any;
-}
+type Res = InjectedResponse;
 
-async function call(h: Harness, method: string, url: string, token: string, payload?: unknown): Promise<Res> {
-  const r = await h.app.inject({ method: method as 'GET', url, headers: as(token), ...(payload !== undefined ? { payload: payload as string } : {}) });
-  let body: unknown;
-  try {
-    body = r.body === '' ? undefined : JSON.parse(r.body);
-  } catch {
-    body = undefined;
-  }
-  return { status: r.statusCode, headers: r.headers, text: r.body, body };
-}
+const call = (h: Harness, method: string, url: string, token: string, payload?: unknown): Promise<Res> => injectJson(h, method, url, payload, as(token));
 
 function assertError(res: Res, status: number, code: string, mentions?: RegExp): void {
   assert.equal(res.status, status, res.text);

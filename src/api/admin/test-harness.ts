@@ -133,3 +133,27 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
     close,
   };
 }
+
+/** An answer of `injectJson`: the body parsed when it is JSON. */
+export interface InjectedResponse {
+  readonly status: number;
+  readonly headers: Record<string, unknown>;
+  readonly text: string;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  readonly body: any;
+}
+
+/** Sends one request through `app.inject()` (no socket) and parses a JSON answer. */
+export async function injectJson(h: Harness, method: string, url: string, payload?: unknown, headers: Record<string, string> = {}): Promise<InjectedResponse> {
+  const r = await h.app.inject({
+    method: method as 'GET', url, headers,
+    ...(payload !== undefined ? { payload: payload as string } : {}),
+  });
+  let body: unknown;
+  try {
+    body = r.body === '' ? undefined : JSON.parse(r.body);
+  } catch {
+    body = undefined;
+  }
+  return { status: r.statusCode, headers: r.headers, text: r.body, body };
+}
