@@ -199,5 +199,12 @@ describe('offers and claims against a real server', LONG, () => {
     const event = JSON.parse(watch.stdout.trim());
     assert.equal(event.type, 'snapshot');
     assert.ok(event.offers.some((o: any) => o.id === p1.id));
+    const watchTable = await cliRun(server, ['offer', 'watch', '--count', '1', '--format', 'table'], { token: MESOS });
+    assert.equal(watchTable.code, 0, watchTable.stderr);
+    assert.match(watchTable.stdout, /^EVENT\s+EVENT ID\s+ID\s+KIND\s+SERVICE\s+POOL/);
+    assert.match(watchTable.stdout, /\nsnapshot\s+\S+\s+ofr-\S+\s+capacity\s+default\s+default\/p1/);
+    const watchYaml = await cliRun(server, ['offer', 'watch', '--count', '1'], { token: MESOS });
+    assert.equal(watchYaml.code, 0, watchYaml.stderr);
+    assert.equal((parseYaml(watchYaml.stdout.replace(/^---\n/, '')) as any).type, 'snapshot');
   });
 });
