@@ -11,6 +11,7 @@ import { createPlacementRegistry } from '../src/core/placement/registry.js';
 import { systemClock } from '../src/core/ports/clock.js';
 import { silentLogger } from '../src/core/ports/logger.js';
 import { GiB, TiB } from '../src/core/units.js';
+import { loadavg } from 'node:os';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { percentile, record } from './results.js';
 
@@ -109,4 +110,5 @@ record('Offers, 10,000 pools and 100 schedulers', [
   `${offers} offers in ${seconds.toFixed(2)} s over ${ROUNDS} rounds of all 100 schedulers = ${Math.round(offers / seconds).toLocaleString('en-US')} offers/s (${Math.round((ROUNDS * SCHEDULERS) / seconds)} scheduler listings/s)`,
   `one round of 100 schedulers: p50 ${ms(percentile(roundMs, 50))}, max ${ms(roundMs[roundMs.length - 1]!)}`,
   `offer feed with 100 watchers, one change then a refresh (recompute + diff): p50 ${ms(percentile(feedMs, 50))}, max ${ms(feedMs[feedMs.length - 1]!)}`,
+  `machine load average (1 min) at the end: ${loadavg()[0]!.toFixed(1)}; most of the time goes into reading the volume records (see docs/decisions.md D67)`,
 ]);
