@@ -52,7 +52,7 @@ function claimTtl(ctx: CoreContext, ttlSeconds: number | undefined): number {
   if (ttlSeconds > maxSeconds) {
     throw new PollyError('OUT_OF_RANGE', `ttl: ${ttlSeconds} s is longer than the longest claim allowed (${maxSeconds} s)`, { field: 'ttl', maxSeconds });
   }
-  return Math.round(ttlSeconds * 1000);
+  return Math.max(1, Math.round(ttlSeconds * 1000));
 }
 
 async function acceptCapacity(ctx: CoreContext, caller: Caller, offerId: string, poolId: string, sizeBytes: number, ttlMs: number): Promise<Claim> {
