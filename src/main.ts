@@ -63,8 +63,11 @@ export async function startServer(opts: ServerStartOptions): Promise<void> {
   const store = SqliteStore.open(config.store.path);
   const registry = createDriverRegistry();
   const drivers = new Map<string, StorageDriver>(config.services.map((s) => [s.name, createDriver(registry, s)]));
-  const polly = await Polly.open({ store, services: config.services, drivers, placement: config.placement, clock: systemClock, logger,
-    ...(config.server.inProcessAgent ? { nodeId: config.server.nodeId } : {}) });
+  const polly = await Polly.open({
+    store, services: config.services, drivers, placement: config.placement, clock: systemClock, logger,
+    ...(config.server.inProcessAgent ? { nodeId: config.server.nodeId } : {}),
+    claims: { defaultTtlMs: config.claims.defaultTtlMs, maxTtlMs: config.claims.maxTtlMs },
+  });
   const startup = await polly.reconcile({ intentAgeMs: 0, quiescent: true, idempotencyTtlMs: config.reconcile.idempotencyTtlMs });
   logger.info({ finished: startup.finished.length, rolledBack: startup.rolledBack.length, unmanaged: startup.unmanaged.length }, 'start-up reconcile done');
   if (config.server.inProcessAgent) {
@@ -107,6 +110,9 @@ export async function startServer(opts: ServerStartOptions): Promise<void> {
       void polly.reconcile({ intentAgeMs: 15 * 60_000, quiescent: false, idempotencyTtlMs: config.reconcile.idempotencyTtlMs })
         .catch((err: unknown) => logger.error({ err }, 'reconcile failed'));
     }, config.reconcile.intervalMs),
+    setInterval(() => {
+      void polly.expireClaims().catch((err: unknown) => logger.error({ err }, 'releasing expired claims failed'));
+    }, config.claims.expireIntervalMs),
   ];
   for (const t of loops) t.unref();
 
