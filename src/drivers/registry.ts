@@ -1,6 +1,7 @@
 import { invalid } from '../core/errors.js';
 import type { ServiceSpec } from '../core/model.js';
 import type { StorageDriver } from '../core/ports/storage-driver.js';
+import { createCsiDriver } from './csi/csi-driver.js';
 import { createDirDriver } from './dir/dir-driver.js';
 
 /** Builds the driver instance of one service from its configuration. */
@@ -8,7 +9,10 @@ export type DriverFactory = (service: ServiceSpec) => StorageDriver;
 
 /** Every storage driver Polly knows, by the name services use in `driver:`. */
 export function createDriverRegistry(): ReadonlyMap<string, DriverFactory> {
-  return new Map<string, DriverFactory>([['dir', createDirDriver]]);
+  return new Map<string, DriverFactory>([
+    ['dir', createDirDriver],
+    ['csi', createCsiDriver],
+  ]);
 }
 
 /** The driver of a service; INVALID_ARGUMENT naming `services.<name>.driver` for an unknown driver. */
