@@ -1,8 +1,10 @@
 import { invalid } from '../core/errors.js';
 import type { ServiceSpec } from '../core/model.js';
 import type { StorageDriver } from '../core/ports/storage-driver.js';
+import { createBtrfsDriver } from './btrfs/btrfs-driver.js';
 import { createCsiDriver } from './csi/csi-driver.js';
 import { createDirDriver } from './dir/dir-driver.js';
+import { createImageDriver } from './image/image-driver.js';
 
 /** Builds the driver instance of one service from its configuration. */
 export type DriverFactory = (service: ServiceSpec) => StorageDriver;
@@ -11,6 +13,8 @@ export type DriverFactory = (service: ServiceSpec) => StorageDriver;
 export function createDriverRegistry(): ReadonlyMap<string, DriverFactory> {
   return new Map<string, DriverFactory>([
     ['dir', createDirDriver],
+    ['image', createImageDriver],
+    ['btrfs', createBtrfsDriver],
     ['csi', createCsiDriver],
   ]);
 }

@@ -131,7 +131,8 @@ export async function mountDevice(
   options: { readonly fsType: string; readonly flags: readonly string[]; readonly readOnly: boolean; readonly signal?: AbortSignal | undefined },
 ): Promise<void> {
   await prepareTarget('stagingPath', target, 'dir');
-  const flags = [...options.flags, options.readOnly ? 'ro' : 'rw'];
+  // XFS refuses a second filesystem with the same UUID, which every snapshot and clone has.
+  const flags = [...options.flags, options.readOnly ? 'ro' : 'rw', ...(options.fsType === 'xfs' && !options.flags.includes('nouuid') ? ['nouuid'] : [])];
   await runCommand('mount', ['-t', options.fsType, '-o', flags.join(','), '--', device, target], options.signal ? { signal: options.signal } : {});
 }
 
