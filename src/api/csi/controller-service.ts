@@ -55,7 +55,8 @@ export function controllerService(deps: CsiDeps): Record<string, Handler> {
   const pageSize = (field: string, value: unknown): number => {
     const n = Number(value ?? 0);
     if (!Number.isInteger(n) || n < 0) throw invalid(field, 'must not be negative');
-    return n === 0 ? MAX_LIST_LIMIT : Math.min(n, MAX_LIST_LIMIT);
+    // Pages stay well inside gRPC's default 4 MiB message; fewer than asked is fine with a next_token.
+    return n === 0 ? DEFAULT_PAGE : Math.min(n, MAX_PAGE);
   };
 
   return {
@@ -284,6 +285,9 @@ export function controllerService(deps: CsiDeps): Record<string, Handler> {
     },
   };
 }
+
+const DEFAULT_PAGE = 1000;
+const MAX_PAGE = 5000;
 
 function contentSource(s: VolumeSource): Message {
   return s.kind === 'snapshot' ? { snapshot: { snapshot_id: s.id } } : { volume: { volume_id: s.id } };
