@@ -25,7 +25,7 @@ const startBackend = () =>
   (backend ??= startPollyServer({
     config: {
       log: { level: 'warn' },
-      csi: { services: ['identity', 'controller'] },
+      csi: { services: ['identity', 'controller'], nodes: ['front-node'] },
       services: { default: { driver: 'dir', pools: Array.from({ length: ZONES }, (_, i) => ({ name: `z${i + 1}`, zone: `z${i + 1}`, capacity: '1Gi' })) } },
     },
   }));
@@ -79,7 +79,8 @@ describe('a front Polly whose service is backed by the CSI plugin', { timeout: 1
     front = await startPollyServer({
       config: {
         log: { level: 'warn' },
-        csi: { services: ['identity', 'controller'] },
+        server: { nodeId: 'front-node' },
+        csi: { services: ['identity', 'controller'], nodes: ['stranger'] },
         services: {
           remote: {
             driver: 'csi',
@@ -143,6 +144,31 @@ describe('a front Polly whose service is backed by the CSI plugin', { timeout: 1
     const left = ((await api(back, 'GET', '/v1/volumes')).body.items as { name: string }[]).filter((v) => [vol.id, clone.body.id, restored.body.id].includes(v.name));
     assert.deepEqual(left, []);
     assert.ok(!existsSync(backDir));
+  });
+
+  it("ControllerPublish goes to the plugin; what the plugin refuses is not recorded", async () => {
+    const made = await api(front, 'POST', '/v1/volumes', { service: 'remote', name: 'published', size: '4Mi' });
+    assert.equal(made.status, 201, made.text);
+    const backing = ((await api(back, 'GET', '/v1/volumes')).body.items as { id: string; name: string }[]).find((v) => v.name === made.body.id)!;
+    const csi = csiClient(`unix://${join(front.dataDir, 'csi.sock')}`);
+    const cap = { mount: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' } };
+    try {
+      const res = await csi.controller.ControllerPublishVolume!({ volume_id: made.body.id, node_id: 'front-node', volume_capability: cap });
+      assert.equal(res.publish_context['polly.io/node'], 'front-node');
+      const onBackend = (await api(back, 'GET', `/v1/volumes/${backing.id}`)).body;
+      assert.equal(onBackend.status, 'attached');
+      assert.deepEqual(onBackend.attachments.map((a: { nodeId: string }) => a.nodeId), ['front-node']);
+
+      // The plugin does not know this node: NOT_FOUND, and the front keeps no attachment for it.
+      await csi.controller.ControllerUnpublishVolume!({ volume_id: made.body.id, node_id: 'front-node' });
+      assert.equal((await api(back, 'GET', `/v1/volumes/${backing.id}`)).body.status, 'available');
+      await assert.rejects(csi.controller.ControllerPublishVolume!({ volume_id: made.body.id, node_id: 'stranger', volume_capability: cap }),
+        (e: { code: number }) => e.code === 5);
+      assert.deepEqual((await api(front, 'GET', `/v1/volumes/${made.body.id}`)).body.attachments, []);
+    } finally {
+      csi.close();
+    }
+    assert.ok((await api(front, 'DELETE', `/v1/volumes/${made.body.id}`)).status < 300);
   });
 
   it('nothing fits: the plugin says RESOURCE_EXHAUSTED, Polly answers 507 naming the pools', async () => {

@@ -132,7 +132,8 @@ export function controllerService(deps: CsiDeps): Record<string, Handler> {
       }
       const attached = await once([`volume:${id}`], 'ControllerPublishVolume', () =>
         polly.attachVolume(caller, id, { nodeId, accessMode: mode.accessMode, readOnly }));
-      return { publish_context: { 'polly.io/node': nodeId, 'polly.io/service': attached.service } };
+      const backend = attached.attachments.find((a) => a.nodeId === nodeId)?.publishContext ?? {};
+      return { publish_context: { ...backend, 'polly.io/node': nodeId, 'polly.io/service': attached.service } };
     },
 
     ControllerUnpublishVolume: async (req) => {

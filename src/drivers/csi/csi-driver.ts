@@ -1,7 +1,7 @@
 import { PollyError, invalid } from '../../core/errors.js';
 import type { ServiceSpec } from '../../core/model.js';
 import type {
-  BackendRef, BackendVolume, CreateVolumeRequest, DriverCapabilities, NodeSideDriver, OperationOptions, PoolCapacity, StorageDriver,
+  BackendRef, BackendVolume, ControllerAccess, CreateVolumeRequest, DriverCapabilities, NodeSideDriver, OperationOptions, PoolCapacity, StorageDriver,
 } from '../../core/ports/storage-driver.js';
 import { CsiPluginClient, type CsiMessage } from './csi-plugin-client.js';
 import { parseCsiDriverOptions, type CsiDriverOptions, type CsiPool } from './csi-driver-options.js';
@@ -170,6 +170,31 @@ export class CsiDriver implements StorageDriver {
       .filter((s) => mine.has(s.source_volume_id))
       .map((s): BackendVolume => ({ kind: 'snapshot', pool: p.name, backendId: s.snapshot_id, sizeBytes: Number(s.size_bytes) }));
     return [...volumes, ...snapshots];
+  }
+
+  /** ControllerPublishVolume when the plugin has PUBLISH_UNPUBLISH_VOLUME (Polly's node id is the plugin's). */
+  async controllerPublish(ref: BackendRef, nodeId: string, access: ControllerAccess, options?: OperationOptions): Promise<Readonly<Record<string, string>>> {
+    this.pool('ref.pool', ref?.pool);
+    const id = checkId('ref.backendId', ref.backendId);
+    await this.connect(options?.signal);
+    if (!this.rpcs.has('PUBLISH_UNPUBLISH_VOLUME')) return {};
+    const mode = access.accessMode === 'rox' ? 'MULTI_NODE_READER_ONLY' : access.accessMode === 'rwx' ? 'MULTI_NODE_MULTI_WRITER' : this.options.accessMode;
+    const res = await this.client.controllerCall('ControllerPublishVolume', {
+      volume_id: id, node_id: nodeId, volume_capability: { ...this.capability(), access_mode: { mode } }, readonly: access.readOnly, secrets: this.options.secrets,
+    }, options?.signal);
+    return { ...((res.publish_context ?? {}) as Record<string, string>) };
+  }
+
+  async controllerUnpublish(ref: BackendRef, nodeId: string, options?: OperationOptions): Promise<void> {
+    this.pool('ref.pool', ref?.pool);
+    const id = checkId('ref.backendId', ref.backendId);
+    await this.connect(options?.signal);
+    if (!this.rpcs.has('PUBLISH_UNPUBLISH_VOLUME')) return;
+    try {
+      await this.client.controllerCall('ControllerUnpublishVolume', { volume_id: id, node_id: nodeId, secrets: this.options.secrets }, options?.signal);
+    } catch (e) {
+      if (!(e instanceof PollyError && e.code === 'NOT_FOUND')) throw e; // gone: nothing is published
+    }
   }
 
   async usage(ref: BackendRef): Promise<number | undefined> {
