@@ -1,5 +1,7 @@
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { csiClient, type Msg } from '../test/support/csi-client.js';
+import { mapLimit } from '../test/support/polly-fixtures.js';
 import { startPollyServer } from '../test/support/server-process.js';
 import { percentile, record } from './results.js';
 
@@ -23,28 +25,26 @@ const csi = csiClient(`unix://${join(server.dataDir, 'csi.sock')}`);
 
 const errors = new Map<string, number>();
 
-async function pairs(from: number, to: number, latencies?: number[]): Promise<number> {
-  let next = from;
-  let failed = 0;
-  const worker = async () => {
-    while (next < to) {
-      const i = next++;
-      const t0 = performance.now();
-      try {
-        const { volume } = await csi.controller.CreateVolume!({ name: `pair-${i}`, volume_capabilities: [CAP], capacity_range: { required_bytes: 1 << 20 } });
-        await csi.controller.DeleteVolume!({ volume_id: volume.volume_id });
-      } catch (e) {
-        failed++;
-        const key = (e as Error).message.slice(0, 160);
-        errors.set(key, (errors.get(key) ?? 0) + 1);
-      }
-      latencies?.push(performance.now() - t0);
-    }
-  };
-  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-  return failed;
+/** One CreateVolume + DeleteVolume pair; failures are counted by message. */
+async function pair(i: number, latencies?: number[]): Promise<boolean> {
+  const t0 = performance.now();
+  try {
+    const { volume } = await csi.controller.CreateVolume!({ name: `pair-${i}`, volume_capabilities: [CAP], capacity_range: { required_bytes: 1 << 20 } });
+    await csi.controller.DeleteVolume!({ volume_id: volume.volume_id });
+    return true;
+  } catch (e) {
+    const key = (e as Error).message.slice(0, 160);
+    errors.set(key, (errors.get(key) ?? 0) + 1);
+    return false;
+  } finally {
+    latencies?.push(performance.now() - t0);
+  }
 }
 
+const pairs = async (from: number, to: number, latencies?: number[]): Promise<number> =>
+  (await mapLimit(Array.from({ length: to - from }, (_, k) => from + k), CONCURRENCY, (i) => pair(i, latencies))).filter((ok) => !ok).length;
+
+const loadAtStart = loadavg()[0]!;
 try {
   await pairs(0, WARMUP_PAIRS);
   const lat: number[] = [];
@@ -54,6 +54,7 @@ try {
   lat.sort((a, b) => a - b);
   const left = (await csi.controller.ListVolumes!({})).entries.length;
   record('CSI over a unix socket, dir driver, SQLite (synchronous=FULL)', [
+    `machine load average (1 min) when the run began: ${loadAtStart.toFixed(1)} on ${cpus().length} cores (other work shares the machine)`,
     `CreateVolume + DeleteVolume pairs, ${CONCURRENCY} concurrent callers: ${MEASURED_PAIRS} in ${secs.toFixed(2)} s = ${Math.round(MEASURED_PAIRS / secs)} pairs/s (target ≥ 1,600/s); pair latency p50 ${percentile(lat, 50).toFixed(1)} ms, p99 ${percentile(lat, 99).toFixed(1)} ms; failures ${failed}; volumes left ${left}`,
     ...[...errors].map(([m, n]) => `failure ×${n}: ${m}`),
   ]);
