@@ -20,7 +20,7 @@ export function controllerService(deps: CsiDeps): Record<string, Handler> {
   const once = <T>(keys: string[], what: string, fn: () => Promise<T>) => polly.inFlight.run(keys, what, fn);
 
   const capabilitiesFit = (service: string, caps: readonly Capability[]): string | undefined => {
-    const driver = deps.capabilities.get(service);
+    const driver = deps.capabilitiesOf(service);
     if (caps.some((c) => c.kind === 'block') && !driver?.block) return `service ${service} has no block volumes`;
     return undefined;
   };
@@ -70,9 +70,9 @@ export function controllerService(deps: CsiDeps): Record<string, Handler> {
       const unfit = capabilitiesFit(params.service, caps);
       if (unfit !== undefined) throw invalid('volume_capabilities', unfit);
       const source = sourceOf(req.volume_content_source);
-      const req_ = req.accessibility_requirements as { requisite?: Message[]; preferred?: Message[] } | undefined;
+      const wanted = req.accessibility_requirements as { requisite?: Message[]; preferred?: Message[] } | undefined;
       // Requisite segments constrain placement; without them, preferred ones do (each is a node/zone Polly may use).
-      const topo = constraintsOf('accessibility_requirements', (req_?.requisite?.length ? req_.requisite : req_?.preferred) ?? []);
+      const topo = constraintsOf('accessibility_requirements', (wanted?.requisite?.length ? wanted.requisite : wanted?.preferred) ?? []);
 
       // Same name again: a size inside the asked range is the same request (spec: compatible → OK).
       const existing = (await polly.listVolumes(caller, { service: params.service, name }, 1)).items[0];
@@ -80,7 +80,7 @@ export function controllerService(deps: CsiDeps): Record<string, Handler> {
       if (existing && fitsRange(existing.sizeBytes, range)) sizeBytes = existing.sizeBytes;
       else if (range.required > 0) sizeBytes = range.required;
       else if (!source) {
-        const def = polly.ctx.services.get(params.service)?.defaultSizeBytes;
+        const def = deps.defaultSizes.get(params.service);
         sizeBytes = def !== undefined && range.limit > 0 ? Math.min(def, range.limit) : def;
       }
 
@@ -272,7 +272,7 @@ export function controllerService(deps: CsiDeps): Record<string, Handler> {
       }
       const { volume: grown } = await once([`volume:${id}`], 'ControllerExpandVolume', () => polly.expandVolume(caller, id, target));
       // File-tree volumes grow on the controller alone; block volumes need their filesystem grown on the node.
-      return { capacity_bytes: grown.sizeBytes, node_expansion_required: deps.capabilities.get(grown.service)?.block === true };
+      return { capacity_bytes: grown.sizeBytes, node_expansion_required: deps.capabilitiesOf(grown.service)?.block === true };
     },
 
     ControllerModifyVolume: async (req) => {

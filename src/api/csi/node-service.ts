@@ -97,7 +97,7 @@ export function nodeService(deps: CsiDeps): Record<string, Handler> {
       checkMaps(req, ['secrets']);
       if (req.volume_capability) {
         const cap = parseCapability('volume_capability', req.volume_capability);
-        if (cap.kind === 'block' && !deps.capabilities.get((await polly.getVolume(caller, id)).service)?.block) throw invalid('volume_capability', 'the volume has no block access');
+        if (cap.kind === 'block' && !deps.capabilitiesOf((await polly.getVolume(caller, id)).service)?.block) throw invalid('volume_capability', 'the volume has no block access');
       }
       const volume = await polly.getVolume(caller, id);
       if (range.required > volume.sizeBytes) {
