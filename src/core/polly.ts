@@ -19,6 +19,10 @@ import {
 } from './volumes.js';
 import type { Labels } from './model.js';
 import {
+  bindInstance, deprovisionInstance, failInterruptedInstances, getBinding, getInstance, provisionInstance, unbindInstance, updateInstance,
+  type BindInput, type ProvisionInput,
+} from './service-instances.js';
+import {
   expandVolumeOnNode, listNodeVolumes, nodeVolumeStats, publishVolume, stageVolume, unpublishVolume, unstageVolume,
   type NodePublishInput, type NodeStageInput,
 } from './node-volumes.js';
@@ -94,6 +98,14 @@ export class Polly {
   eraseStore = (caller: Caller) => eraseStore(this.ctx, caller);
   refreshCapacity = () => refreshCapacity(this.ctx);
   expandVolume = (caller: Caller, id: string, sizeBytes: number, options?: OperationOptions) => expandVolume(this.ctx, caller, id, sizeBytes, options);
+  failInterruptedInstances = () => failInterruptedInstances(this.ctx);
+  provisionInstance = (caller: Caller, input: ProvisionInput, background: boolean) => provisionInstance(this.ctx, caller, input, background);
+  getInstance = (caller: Caller, id: string) => getInstance(this.ctx, caller, id);
+  updateInstance = (caller: Caller, id: string, change: { plan?: string; sizeBytes?: number }, background: boolean) => updateInstance(this.ctx, caller, id, change, background);
+  deprovisionInstance = (caller: Caller, id: string, background: boolean) => deprovisionInstance(this.ctx, caller, id, background);
+  bindInstance = (caller: Caller, input: BindInput) => bindInstance(this.ctx, caller, input);
+  getBinding = (caller: Caller, instanceId: string, bindingId: string) => getBinding(this.ctx, caller, instanceId, bindingId);
+  unbindInstance = (caller: Caller, instanceId: string, bindingId: string) => unbindInstance(this.ctx, caller, instanceId, bindingId);
   modifyVolume = (caller: Caller, id: string, input: ModifyVolumeInput) => modifyVolume(this.ctx, caller, id, input);
   capacityFor = (caller: Caller, query: CapacityQuery) => capacityFor(this.ctx, caller, query);
   // Node-side work on this host (see node-volumes.ts).
