@@ -34,6 +34,8 @@ type Kind = 'volume' | 'snapshot';
 
 /** A snapshot's root directory: only its owner (the driver) may enter, and nobody may write. */
 const SNAPSHOT_ROOT_MODE = 0o500;
+/** Entries described at once while listing a pool. */
+const LIST_CONCURRENCY = 64;
 /** Root directory of a new empty volume: root-owned 0755, like Docker's local volumes. */
 const NEW_VOLUME_MODE = 0o755;
 
@@ -275,23 +277,35 @@ export class DirDriver implements StorageDriver {
     });
   }
 
+  async listIds(pool: string, options?: OperationOptions): Promise<(BackendRef & { kind: Kind })[]> {
+    return this.run('list', options, async () => {
+      const layout = await this.layout(this.poolOf('pool', pool));
+      const found: (BackendRef & { kind: Kind })[] = [];
+      for (const kind of ['volume', 'snapshot'] as const) {
+        for (const backendId of await this.entryIds(layout, kind)) found.push({ pool: layout.pool.spec.name, backendId, kind });
+      }
+      return found;
+    });
+  }
+
   async list(pool: string, options?: OperationOptions): Promise<BackendVolume[]> {
     return this.run('list', options, async () => {
       const signal = options?.signal;
       const layout = await this.layout(this.poolOf('pool', pool));
       const found: BackendVolume[] = [];
       for (const kind of ['volume', 'snapshot'] as const) {
-        const entries = await readdir(kind === 'volume' ? layout.volumes : layout.snapshots, { withFileTypes: true });
-        for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+        const ids = await this.entryIds(layout, kind);
+        for (let i = 0; i < ids.length; i += LIST_CONCURRENCY) {
           signal?.throwIfAborted();
-          // Symlinks and files are not volumes (and are never followed); names outside the safe
-          // set could not be handed back to the driver, so they are not offered either.
-          if (!entry.isDirectory() || !isValidBackendId(entry.name)) continue;
-          try {
-            found.push(await this.describe(layout, kind, entry.name, signal));
-          } catch (e) {
-            if (!isVanished(e)) throw e; // deleted while we listed
-          }
+          const described = await Promise.all(
+            ids.slice(i, i + LIST_CONCURRENCY).map((id) =>
+              this.describe(layout, kind, id, signal).catch((e: unknown) => {
+                if (isVanished(e)) return undefined; // deleted while we listed
+                throw e;
+              }),
+            ),
+          );
+          for (const d of described) if (d) found.push(d);
         }
       }
       return found;
@@ -437,6 +451,15 @@ export class DirDriver implements StorageDriver {
     await ensureDirectory(layout.metaVolumes, 0o700, true);
     await ensureDirectory(layout.metaSnapshots, 0o700, true);
     return layout;
+  }
+
+  /**
+   * The entries of a kind, sorted. Symlinks and files are not volumes (and are never followed);
+   * names outside the safe set could not be handed back to the driver, so they are not offered.
+   */
+  private async entryIds(layout: PoolLayout, kind: Kind): Promise<string[]> {
+    const entries = await readdir(kind === 'volume' ? layout.volumes : layout.snapshots, { withFileTypes: true });
+    return entries.filter((e) => e.isDirectory() && isValidBackendId(e.name)).map((e) => e.name).sort();
   }
 
   private entryPath(layout: PoolLayout, kind: Kind, id: string): string {
