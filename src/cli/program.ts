@@ -1,7 +1,10 @@
 /** Builds the `polly` commander program for one run. */
 import { Command, Option } from 'commander';
 import type { App, CliHooks } from './app.js';
+import { agentCommand } from './commands/agent.js';
 import { envCommand } from './commands/env.js';
+import { eventCommands } from './commands/events.js';
+import { nodeCommands } from './commands/node.js';
 import { poolCommands } from './commands/pool.js';
 import { serverCommands } from './commands/server.js';
 import { serviceCommands } from './commands/service.js';
@@ -48,5 +51,8 @@ export function buildProgram(io: CliIo, hooks: CliHooks): Command {
   versionCommand(program, app);
   envCommand(program, app);
   serverCommands(program, app);
+  agentCommand(program, app);
+  nodeCommands(program, app);
+  eventCommands(program, app);
   return program;
 }

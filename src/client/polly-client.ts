@@ -6,6 +6,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError, ConnectionError, networkCode } from './errors.js';
 import type {
   AdoptRequest,
+  AttachRequest,
+  EventFilter,
+  Node,
+  NodeEvent,
   CreateSnapshotRequest,
   CreateVolumeRequest,
   EraseResult,
@@ -113,6 +117,38 @@ export class PollyClient {
 
   async listPools(filter: { service?: string } = {}, opts?: RequestOptions): Promise<Pool[]> {
     return items<Pool>((await this.#send('GET', '/v1/pools', { query: { service: filter.service } }, opts)).body);
+  }
+
+  // ── nodes and events ──────────────────────────────────────────────────────
+
+  async listNodes(opts?: RequestOptions): Promise<Node[]> {
+    return items<Node>((await this.#send('GET', '/v1/nodes', {}, opts)).body);
+  }
+
+  async getNode(id: string, opts?: RequestOptions): Promise<Node> {
+    return (await this.#send('GET', `/v1/nodes/${encodeURIComponent(id)}`, {}, opts)).body as Node;
+  }
+
+  async cordonNode(id: string, cordoned = true, opts?: RequestOptions): Promise<Node> {
+    return (await this.#send('POST', `/v1/nodes/${encodeURIComponent(id)}/${cordoned ? 'cordon' : 'uncordon'}`, {}, opts)).body as Node;
+  }
+
+  async drainNode(id: string, opts?: RequestOptions): Promise<Node> {
+    return (await this.#send('POST', `/v1/nodes/${encodeURIComponent(id)}/drain`, {}, opts)).body as Node;
+  }
+
+  /** One page of the timeline, oldest first. */
+  async listEvents(filter: EventFilter & Paging = {}, opts?: RequestOptions): Promise<Page<NodeEvent>> {
+    const query: Query = { node: filter.node, volume: filter.volume, type: filter.type, limit: filter.limit, cursor: filter.cursor };
+    return page<NodeEvent>((await this.#send('GET', '/v1/events', { query }, opts)).body);
+  }
+
+  async attachVolume(id: string, request: AttachRequest, opts?: RequestOptions): Promise<Volume> {
+    return (await this.#send('POST', `/v1/volumes/${encodeURIComponent(id)}/attachments`, { body: request }, opts)).body as Volume;
+  }
+
+  async detachVolume(id: string, nodeId: string, opts?: RequestOptions): Promise<Volume> {
+    return (await this.#send('DELETE', `/v1/volumes/${encodeURIComponent(id)}/attachments/${encodeURIComponent(nodeId)}`, {}, opts)).body as Volume;
   }
 
   // ── volumes ───────────────────────────────────────────────────────────────

@@ -57,6 +57,17 @@ export function normalizeConfig(input: NormalizeInput): NormalizedConfig {
   const intervalMs = duration(problems, ['reconcile', 'interval'], doc.reconcile?.interval ?? CONFIG_DEFAULTS.reconcileInterval, 1);
   const idempotencyTtlMs = duration(problems, ['reconcile', 'idempotencyTtl'], doc.reconcile?.idempotencyTtl ?? CONFIG_DEFAULTS.idempotencyTtl, 1);
 
+  const nodes = {
+    leaseMs: duration(problems, ['nodes', 'lease'], doc.nodes?.lease ?? CONFIG_DEFAULTS.nodeLease, 500),
+    graceMs: duration(problems, ['nodes', 'grace'], doc.nodes?.grace ?? CONFIG_DEFAULTS.nodeGrace, 0),
+    operationTimeoutMs: duration(problems, ['nodes', 'operationTimeout'], doc.nodes?.operationTimeout ?? CONFIG_DEFAULTS.nodeOperationTimeout, 100),
+    tokens: (doc.nodes?.tokens ?? []).map((t, i) => {
+      name(problems, ['nodes', 'tokens', i, 'name'], t.name, 'token name');
+      if (tokens.some((a) => a.token === t.token)) problems.add(['nodes', 'tokens', i, 'token'], 'is also an API token (auth.tokens)', 'a node token of its own');
+      return { name: t.name, token: t.token };
+    }),
+  };
+
   const libstorageHost = doc.libstorage?.host;
   if (libstorageHost !== undefined) checkLibstorageHost(input, libstorageHost, server);
 
@@ -67,6 +78,7 @@ export function normalizeConfig(input: NormalizeInput): NormalizedConfig {
     auth: { tokens },
     placement,
     reconcile: { intervalMs, idempotencyTtlMs },
+    nodes,
     libstorage: libstorageHost === undefined ? { raw: structuredClone(input.libstorageRaw) } : { host: libstorageHost, raw: structuredClone(input.libstorageRaw) },
     services: services.map((s) => s.spec),
   };

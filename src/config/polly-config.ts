@@ -53,9 +53,18 @@ export interface PollyConfig {
   readonly auth: { readonly tokens: readonly TokenSpec[] };
   readonly placement: PlacementConfig;
   readonly reconcile: { readonly intervalMs: number; readonly idempotencyTtlMs: number };
+  /** Agents: node tokens, the lease a heartbeat renews, the grace before a fence. */
+  readonly nodes: NodesConfig;
   /** Kept for the libStorage front door (later). */
   readonly libstorage: { readonly host?: string; readonly raw: Readonly<Record<string, unknown>> };
   readonly services: readonly ServiceSpec[];
   /** Things accepted but ignored or changed (mostly from the 2016 layout), as `path: message`. */
   readonly warnings: readonly string[];
+}
+
+export interface NodesConfig {
+  readonly leaseMs: number;
+  readonly graceMs: number;
+  readonly operationTimeoutMs: number;
+  readonly tokens: readonly { readonly name: string; readonly token: string }[];
 }

@@ -98,6 +98,16 @@ export const ReconcileSchema = strict({
   idempotencyTtl: Type.Optional(duration()),
 });
 
+export const NodesSchema = strict({
+  lease: Type.Optional(duration()),
+  grace: Type.Optional(duration()),
+  operationTimeout: Type.Optional(duration()),
+  tokens: Type.Optional(Type.Array(strict({
+    name: name(),
+    token: text(TOKEN_ACCEPTED, { minLength: 16, maxLength: 4096, pattern: '^[\\x21-\\x7e]+$', 'x-secret': true }),
+  }), { 'x-accepted': 'a list of node tokens, each with name and token' })),
+});
+
 export const LibstorageSchema = strict({
   host: Type.Optional(text('tcp://host:port, host:port or unix:///absolute/path.sock')),
 });
@@ -136,6 +146,7 @@ export const PollyFileSchema = strict({
   auth: Type.Optional(AuthSchema),
   placement: Type.Optional(PlacementSchema),
   reconcile: Type.Optional(ReconcileSchema),
+  nodes: Type.Optional(NodesSchema),
   libstorage: Type.Optional(LibstorageSchema),
   services: Type.Optional(
     Type.Record(Type.String(), ServiceSchema, { minProperties: 1, 'x-accepted': 'a mapping of service names to services (at least one)' }),

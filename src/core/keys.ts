@@ -11,6 +11,10 @@ export const keys = {
   serviceUsage: (service: string) => `service-usage/${service}`,
   idempotency: (caller: string, key: string) => `idempotency/${caller}/${key}`,
   idempotencies: 'idempotency/',
+  node: (id: string) => `nodes/${id}`,
+  nodes: 'nodes/',
+  event: (id: string) => `events/${id}`,
+  events: 'events/',
 } as const;
 
 export const poolId = (service: string, pool: string): string => `${service}/${pool}`;

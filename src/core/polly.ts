@@ -14,7 +14,7 @@ import { createSnapshot, deleteSnapshot, getSnapshot, listSnapshots, type Create
 import { adoptVolume, listUnmanaged, type AdoptInput } from './unmanaged.js';
 import { createVolume, type CreateOptions, type CreateVolumeInput } from './volume-create.js';
 import {
-  attachVolume, deleteVolume, detachVolume, getVolume, labelVolume, listVolumes, offerVolume, revokeVolume,
+  deleteVolume, getVolume, labelVolume, listVolumes, offerVolume, revokeVolume,
   type AttachInput, type VolumeFilter,
 } from './volumes.js';
 import type { Labels } from './model.js';
@@ -23,6 +23,11 @@ import {
   type NodePublishInput, type NodeStageInput,
 } from './node-volumes.js';
 import type { OperationOptions } from './ports/storage-driver.js';
+import { listEvents, type EventFilter } from './events.js';
+import { DEFAULT_NODE_OPTIONS, NodeService, type NodeOptions } from './nodes.js';
+import { nodeOfPool } from './node-pools.js';
+import { NodeRoutedDriver } from './node-routed-driver.js';
+import { noNodeChannel, type NodeChannel } from './ports/node-channel.js';
 
 export interface CoreDeps {
   readonly store: Store;
@@ -33,6 +38,9 @@ export interface CoreDeps {
   readonly logger: Logger;
   /** The local node id when this process does node-side work (in-process agent). */
   readonly nodeId?: string;
+  /** How node-side work reaches the nodes' agents (default: no agents). */
+  readonly nodeChannel?: NodeChannel;
+  readonly nodes?: NodeOptions;
 }
 
 /**
@@ -42,19 +50,28 @@ export interface CoreDeps {
 export class Polly {
   readonly ctx: CoreContext;
   readonly operations: OperationTracker;
+  /** Nodes, leases, fencing and attach/detach through the nodes' agents. */
+  readonly nodes: NodeService;
   lastReconcile?: ReconcileReport;
 
-  private constructor(ctx: CoreContext) {
+  private constructor(ctx: CoreContext, nodes: NodeService) {
     this.ctx = ctx;
+    this.nodes = nodes;
     this.operations = new OperationTracker(ctx.clock);
   }
 
   static async open(deps: CoreDeps): Promise<Polly> {
     const ledgers = new Map(deps.services.map((s) => [s.name, new ServiceLedger(s, deps.store)]));
+    // Pools contributed by agents are served by their node (see node-routed-driver.ts).
+    let nodes: NodeService | undefined;
+    const drivers = new Map([...deps.drivers].map(([service, d]) => [service, new NodeRoutedDriver(
+      d, service, (pool) => nodeOfPool(ctx, service, pool),
+      (node, kind, volumeId, args) => nodes!.dispatch(node, kind, volumeId, args),
+    ) as StorageDriver]));
     const ctx: CoreContext = {
       store: deps.store,
       services: new Map(deps.services.map((s) => [s.name, s])),
-      drivers: deps.drivers,
+      drivers,
       ledgers,
       placement: new Placement(createPlacementRegistry(), deps.placement),
       clock: deps.clock,
@@ -63,7 +80,8 @@ export class Polly {
     };
     for (const l of ledgers.values()) await l.load();
     await refreshCapacity(ctx);
-    return new Polly(ctx);
+    nodes = new NodeService(ctx, deps.nodeChannel ?? noNodeChannel, deps.nodes ?? DEFAULT_NODE_OPTIONS);
+    return new Polly(ctx, nodes);
   }
 
   createVolume = (caller: Caller, input: CreateVolumeInput, options?: CreateOptions) => createVolume(this.ctx, caller, input, options);
@@ -73,8 +91,13 @@ export class Polly {
   labelVolume = (caller: Caller, id: string, set?: Labels, remove?: readonly string[]) => labelVolume(this.ctx, caller, id, set, remove);
   offerVolume = (caller: Caller, id: string, schedulers: readonly string[]) => offerVolume(this.ctx, caller, id, schedulers);
   revokeVolume = (caller: Caller, id: string, schedulers: readonly string[]) => revokeVolume(this.ctx, caller, id, schedulers);
-  attachVolume = (caller: Caller, id: string, input: AttachInput) => attachVolume(this.ctx, caller, id, input);
-  detachVolume = (caller: Caller, id: string, nodeId: string) => detachVolume(this.ctx, caller, id, nodeId);
+  attachVolume = (caller: Caller, id: string, input: AttachInput) => this.nodes.attach(caller, id, input);
+  detachVolume = (caller: Caller, id: string, nodeId: string) => this.nodes.detach(caller, id, nodeId);
+  listNodes = (caller: Caller) => this.nodes.listNodes(caller);
+  getNode = (caller: Caller, id: string) => this.nodes.getNode(caller, id);
+  cordonNode = (caller: Caller, id: string, cordoned: boolean) => this.nodes.cordonNode(caller, id, cordoned);
+  drainNode = (caller: Caller, id: string) => this.nodes.drainNode(caller, id);
+  listEvents = (caller: Caller, filter?: EventFilter, limit?: number, cursor?: string) => listEvents(this.ctx, caller, filter, limit, cursor);
   createSnapshot = (caller: Caller, input: CreateSnapshotInput, options?: OperationOptions) => createSnapshot(this.ctx, caller, input, options);
   getSnapshot = (caller: Caller, id: string) => getSnapshot(this.ctx, caller, id);
   listSnapshots = (caller: Caller, filter: SnapshotFilter, limit?: number, cursor?: string) => listSnapshots(this.ctx, caller, filter, limit, cursor);

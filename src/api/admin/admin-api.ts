@@ -7,6 +7,7 @@ import { registerMetrics } from './metrics.js';
 import type { AdminDeps } from './request-context.js';
 import { catalogRoutes } from './routes/catalog.js';
 import { legacyRoutes } from './routes/legacy-2016.js';
+import { nodeRoutes } from './routes/nodes.js';
 import { snapshotRoutes } from './routes/snapshots.js';
 import { systemRoutes } from './routes/system.js';
 import { volumeRoutes } from './routes/volumes.js';
@@ -74,6 +75,7 @@ export async function buildAdminApi(options: AdminApiOptions): Promise<FastifyIn
   snapshotRoutes(app, options);
   catalogRoutes(app, options);
   legacyRoutes(app, options);
+  nodeRoutes(app, options);
   app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.ready();
   return app;
