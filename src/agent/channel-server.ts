@@ -225,6 +225,21 @@ export class ChannelServer implements NodeChannel {
     session.ready = false;
     if (nodeId === undefined || this.sessions.get(nodeId) !== session) return;
     this.sessions.delete(nodeId);
+    // Operations in flight wait for the agent to come back (and are replayed then), but only for
+    // a lease: a node that does not return by then answers UNAVAILABLE.
+    const windowMs = this.nodes?.options.leaseMs ?? 10_000;
+    const waiting = [...this.pending.values()].filter((p) => p.op.nodeId === nodeId);
+    if (waiting.length > 0) {
+      setTimeout(() => {
+        if (this.sessions.has(nodeId)) return;
+        for (const p of waiting) {
+          if (this.pending.get(p.op.opId) !== p) continue;
+          clearTimeout(p.timer);
+          this.pending.delete(p.op.opId);
+          p.resolve({ opId: p.op.opId, ok: false, error: { code: 'UNAVAILABLE', message: `the agent of node ${nodeId} disconnected (${reason}) and did not return within its lease` } });
+        }
+      }, windowMs).unref();
+    }
     await this.nodes?.disconnected(nodeId, reason).catch(() => undefined);
   }
 
