@@ -201,4 +201,29 @@ describe('node channel', () => {
     assert.equal(bad.ok, false);
     assert.equal(bad.error?.code, 'INVALID_ARGUMENT');
   });
+
+  it('the reconciler repairs drift between a mount table and the catalog, and the doctor reports it', async () => {
+    const a = await agent('a');
+    const kept = await create('kept');
+    const stray = await create('stray');
+    await w.polly.attachVolume(ADMIN, kept, { nodeId: 'a' });
+    // Behind the catalog's back: the kept volume is unmounted, the stray one mounted on node a.
+    await a.runtime.executor.run({ opId: newId('op'), nodeId: 'a', kind: 'detach', volumeId: kept, args: { service: 'shared', pool: 'p', backendId: kept } });
+    const mounted = await a.runtime.executor.run({ opId: newId('op'), nodeId: 'a', kind: 'attach', volumeId: stray, args: { service: 'shared', pool: 'p', backendId: stray } });
+    assert.equal(mounted.ok, true);
+    // A catalog-only attachment to a node without an agent is reported, not changed.
+    const legacy = await create('legacy');
+    await w.polly.attachVolume(ADMIN, legacy, { nodeId: 'no-agent' });
+    const { nodes } = await w.polly.doctor(ADMIN, true);
+    assert.ok(nodes);
+    assert.deepEqual(nodes.remounted, [`${kept}@a`]);
+    assert.deepEqual(nodes.released, [`${stray}@a`]);
+    assert.deepEqual(nodes.withoutAgent, [`${legacy}@no-agent`]);
+    assert.deepEqual(nodes.errors, []);
+    assert.ok(await findmnt(path.join(a.mountDir, kept)));
+    assert.equal(await findmnt(path.join(a.mountDir, stray)), undefined);
+    const again = (await w.polly.doctor(ADMIN, true)).nodes!;
+    assert.deepEqual([again.remounted, again.released], [[], []], 'nothing left to repair');
+    await assert.rejects(w.polly.doctor({ kind: 'scheduler', name: 's', services: '*' }, false), (e: { code: string }) => e.code === 'FORBIDDEN');
+  });
 });

@@ -126,6 +126,8 @@ export class NodeExecutor {
         return {};
       case 'capacity':
         return { ...(await this.driver(a['service']).capacity(checkName('pool', a['pool']))) };
+      case 'inventory':
+        return { attached: await this.attached() };
       case 'list':
         return { volumes: await this.driver(a['service']).list(checkName('pool', a['pool'])) };
       default:

@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import type { App, CliHooks } from './app.js';
 import { agentCommand } from './commands/agent.js';
+import { doctorCommand } from './commands/doctor.js';
 import { envCommand } from './commands/env.js';
 import { eventCommands } from './commands/events.js';
 import { nodeCommands } from './commands/node.js';
@@ -54,5 +55,6 @@ export function buildProgram(io: CliIo, hooks: CliHooks): Command {
   agentCommand(program, app);
   nodeCommands(program, app);
   eventCommands(program, app);
+  doctorCommand(program, app);
   return program;
 }

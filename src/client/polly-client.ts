@@ -7,6 +7,7 @@ import { ApiError, ConnectionError, networkCode } from './errors.js';
 import type {
   AdoptRequest,
   AttachRequest,
+  DoctorReport,
   EventFilter,
   Node,
   NodeEvent,
@@ -141,6 +142,11 @@ export class PollyClient {
   async listEvents(filter: EventFilter & Paging = {}, opts?: RequestOptions): Promise<Page<NodeEvent>> {
     const query: Query = { node: filter.node, volume: filter.volume, type: filter.type, limit: filter.limit, cursor: filter.cursor };
     return page<NodeEvent>((await this.#send('GET', '/v1/events', { query }, opts)).body);
+  }
+
+  /** The reconciler's last findings and repairs; `run` makes a pass now. */
+  async doctor(run = false, opts?: RequestOptions): Promise<DoctorReport> {
+    return (await this.#send(run ? 'POST' : 'GET', '/v1/doctor', {}, opts)).body as DoctorReport;
   }
 
   async attachVolume(id: string, request: AttachRequest, opts?: RequestOptions): Promise<Volume> {

@@ -246,3 +246,18 @@ export interface AttachRequest {
   accessMode?: 'rwo' | 'rox' | 'rwx';
   readOnly?: boolean;
 }
+
+/** GET/POST /v1/doctor: what the reconciler found and did, catalog and nodes. */
+export interface DoctorReport {
+  reconcile: (Record<string, unknown> & { finished: string[]; rolledBack: string[]; deleted: string[]; missingBackend: string[]; unmanaged: unknown[]; usageFixed: string[]; cleaned: number; errors: string[] }) | null;
+  nodes: {
+    startedAt: string;
+    finishedAt: string;
+    nodes: Record<string, number>;
+    revoked: string[];
+    withoutAgent: string[];
+    released: string[];
+    remounted: string[];
+    errors: string[];
+  } | null;
+}

@@ -421,7 +421,7 @@ export class NodeService {
     return { service: v.service, pool: pool.spec.name, backendId: v.backendId };
   }
 
-  private attachArgs(v: Volume, readOnly: boolean): Record<string, unknown> {
+  attachArgs(v: Volume, readOnly: boolean): Record<string, unknown> {
     return { ...this.refArgs(v), readOnly, mode: 'mount' };
   }
 

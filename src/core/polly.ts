@@ -27,6 +27,8 @@ import { listEvents, type EventFilter } from './events.js';
 import { DEFAULT_NODE_OPTIONS, NodeService, type NodeOptions } from './nodes.js';
 import { nodeOfPool } from './node-pools.js';
 import { NodeRoutedDriver } from './node-routed-driver.js';
+import { reconcileNodes, type NodeReconcileReport } from './node-reconcile.js';
+import { assertAdmin } from './access.js';
 import { noNodeChannel, type NodeChannel } from './ports/node-channel.js';
 
 export interface CoreDeps {
@@ -118,9 +120,22 @@ export class Polly {
   nodeVolumeStats = (caller: Caller, id: string, volumePath: string) => nodeVolumeStats(this.ctx, caller, id, volumePath);
   listNodeVolumes = (caller: Caller) => listNodeVolumes(this.ctx, caller);
 
+  lastNodeReconcile?: NodeReconcileReport;
+
   async reconcile(options: ReconcileOptions): Promise<ReconcileReport> {
     this.lastReconcile = await reconcile(this.ctx, options);
+    this.lastNodeReconcile = await reconcileNodes(this.ctx, this.nodes).catch((err: unknown) => {
+      this.ctx.logger.error({ err }, 'node reconcile failed');
+      return this.lastNodeReconcile;
+    });
     return this.lastReconcile;
+  }
+
+  /** `polly doctor`: the last passes (or a new one when `run`), with the nodes by state. */
+  async doctor(caller: Caller, run: boolean): Promise<{ reconcile: ReconcileReport | null; nodes: NodeReconcileReport | null }> {
+    assertAdmin(caller, 'running the doctor');
+    if (run) await this.reconcile({ intentAgeMs: 15 * 60_000, quiescent: false, idempotencyTtlMs: Number.MAX_SAFE_INTEGER });
+    return { reconcile: this.lastReconcile ?? null, nodes: this.lastNodeReconcile ?? null };
   }
 
   async close(): Promise<void> {

@@ -7,7 +7,7 @@
 export interface NodeOperation {
   readonly opId: string;
   readonly nodeId: string;
-  readonly kind: 'attach' | 'detach' | 'stage' | 'unstage' | 'publish' | 'unpublish' | 'create' | 'delete' | 'capacity' | 'list';
+  readonly kind: 'attach' | 'detach' | 'stage' | 'unstage' | 'publish' | 'unpublish' | 'create' | 'delete' | 'capacity' | 'list' | 'inventory';
   readonly volumeId: string;
   readonly args: Readonly<Record<string, unknown>>;
 }

@@ -25,6 +25,11 @@ export function nodeView(n: NodeView): Record<string, unknown> {
 
 export const eventView = (e: PollyEvent): Record<string, unknown> => ({ ...e, at: iso(e.at) });
 
+function doctorView(d: Awaited<ReturnType<AdminDeps['polly']['doctor']>>): Record<string, unknown> {
+  const times = <T extends { startedAt: number; finishedAt: number }>(r: T | null) => (r ? { ...r, startedAt: iso(r.startedAt), finishedAt: iso(r.finishedAt) } : null);
+  return { reconcile: times(d.reconcile), nodes: times(d.nodes) };
+}
+
 /** Nodes (`/v1/nodes`) and the node/failover timeline (`/v1/events`); admin only. */
 export function nodeRoutes(app: FastifyInstance, deps: AdminDeps): void {
   const { polly } = deps;
@@ -38,6 +43,8 @@ export function nodeRoutes(app: FastifyInstance, deps: AdminDeps): void {
     nodeView(await polly.cordonNode(callerOf(deps, req), (req.params as { id: string }).id, false)));
   app.post('/v1/nodes/:id/drain', { schema: { tags, params: NodeParams, response: errorResponses } }, async (req) =>
     nodeView(await polly.drainNode(callerOf(deps, req), (req.params as { id: string }).id)));
+  app.get('/v1/doctor', { schema: { tags: ['reconcile'], response: errorResponses } }, async (req) => doctorView(await polly.doctor(callerOf(deps, req), false)));
+  app.post('/v1/doctor', { schema: { tags: ['reconcile'], response: errorResponses } }, async (req) => doctorView(await polly.doctor(callerOf(deps, req), true)));
   app.get('/v1/events', { schema: { tags: ['events'], querystring: EventsQuery, response: errorResponses } }, async (req) => {
     const q = req.query as Static<typeof EventsQuery>;
     const page = await polly.listEvents(callerOf(deps, req), {
