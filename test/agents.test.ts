@@ -111,9 +111,9 @@ describe('agents', LONG, () => {
     const v = (await call(c, 'GET', `/v1/volumes/${id}`)).body;
     assert.equal(v.pool, 'shared/a-disk');
     assert.ok(existsSync(join(localPool, 'volumes', id)), 'the volume directory is in the node pool');
-    const attached = await attach(c, id, 'node-a');
-    assert.equal(attached.status, 200, attached.text);
-    assert.equal(attached.body.attachments[0].mountPath, join(c.root, 'mounts-node-a', id));
+    const attached = await cliRun(c.server, ['volume', 'attach', id, '--node', 'node-a', '--format', 'json'], { token: ADMIN });
+    assert.equal(attached.code, 0, attached.stderr);
+    assert.equal(JSON.parse(attached.stdout).attachments[0].mountPath, join(c.root, 'mounts-node-a', id));
     assert.ok(await findmnt(join(c.root, 'mounts-node-a', id)), 'mounted on node-a');
 
     const inspect = await cliRun(c.server, ['node', 'inspect', 'node-a', '--format', 'json'], { token: ADMIN });
@@ -122,9 +122,9 @@ describe('agents', LONG, () => {
     // Cordon: no new attachments; drain: detaches through the agent.
     const other = await createVolume(c, 'shared-one');
     assert.equal((await cliRun(c.server, ['node', 'cordon', 'node-b'], { token: ADMIN })).code, 0);
-    const refused = await attach(c, other, 'node-b');
-    assert.equal(refused.status, 409, refused.text);
-    assert.match(refused.body.error.message, /cordoned/);
+    const refused = await cliRun(c.server, ['volume', 'attach', '--volumeid', other, '--node', 'node-b'], { token: ADMIN });
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /node node-b is cordoned; no new attachments \(FAILED_PRECONDITION\)/);
     const drained = await cliRun(c.server, ['node', 'drain', 'node-a', '--format', 'json'], { token: ADMIN });
     assert.equal(drained.code, 0, drained.stderr);
     assert.deepEqual(JSON.parse(drained.stdout).volumes, []);

@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import type { App, CliHooks } from './app.js';
 import { agentCommand } from './commands/agent.js';
+import { attachCommands } from './commands/attach.js';
 import { doctorCommand } from './commands/doctor.js';
 import { envCommand } from './commands/env.js';
 import { eventCommands } from './commands/events.js';
@@ -45,6 +46,7 @@ export function buildProgram(io: CliIo, hooks: CliHooks): Command {
   };
 
   volumeCommands(program, app);
+  attachCommands(program, app);
   snapshotCommands(program, app);
   serviceCommands(program, app);
   poolCommands(program, app);
