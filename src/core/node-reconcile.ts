@@ -2,10 +2,9 @@ import type { CoreContext } from './context.js';
 import { recordEvent } from './events.js';
 import { keys } from './keys.js';
 import type { NodeRecord, Volume } from './model.js';
-import type { AgentVolume, NodeService } from './nodes.js';
+import { revokeAttachment, type AgentVolume, type NodeService } from './nodes.js';
 import { MAX_LIST_LIMIT } from './ports/store.js';
-import { loadVolume, updateVolume } from './records.js';
-import { transition } from './volume-state.js';
+import { loadVolume } from './records.js';
 
 /** What a pass over the nodes found and did (`polly doctor`). */
 export interface NodeReconcileReport {
@@ -50,13 +49,7 @@ export async function reconcileNodes(ctx: CoreContext, nodes: NodeService): Prom
     }
     if (node.state !== 'fenced') continue;
     for (const v of volumes) {
-      await updateVolume(ctx, v.id, (cur) => {
-        if (!cur) return v;
-        const attachments = cur.attachments.filter((a) => a.nodeId !== nodeId);
-        if (attachments.length === cur.attachments.length) return cur;
-        const base = attachments.length === 0 && cur.status === 'attached' ? transition(cur, 'available', ctx.clock.now()) : { ...cur, updatedAt: ctx.clock.now() };
-        return { ...base, attachments };
-      });
+      await revokeAttachment(ctx, v.id, nodeId);
       report.revoked.push(`${v.id}@${nodeId}`);
       await recordEvent(ctx, { type: 'reconcile.repair', nodeId, volumeId: v.id, message: `reconciler revoked the attachment of volume ${v.id} to fenced node ${nodeId}`, details: { repair: 'revoke' } });
     }

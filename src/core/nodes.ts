@@ -4,14 +4,13 @@ import { PollyError, invalid, notFound } from './errors.js';
 import { recordEvent } from './events.js';
 import { newId } from './ids.js';
 import { keys } from './keys.js';
-import type { Caller, Labels, NodePool, NodeRecord, NodeState, Volume } from './model.js';
+import { ADMIN, type Caller, type Labels, type NodePool, type NodeRecord, type NodeState, type Volume } from './model.js';
 import { checkLabels, checkName } from './names.js';
 import { fenceDeadline, leaseDeadline, leaseTransition, type LeaseTimes } from './node-lease.js';
 import type { NodeChannel, NodeOperation, NodeOperationResult } from './ports/node-channel.js';
 import { MAX_LIST_LIMIT } from './ports/store.js';
 import { loadVolume, updateVolume } from './records.js';
 import { attachVolume, detachVolume, type AttachInput } from './volumes.js';
-import { transition } from './volume-state.js';
 import { addNodePools } from './node-pools.js';
 
 export interface NodeOptions {
@@ -256,6 +255,18 @@ export class NodeService {
 
   /** The lease monitor: one pass over every node (run it about ten times per lease). */
   async checkLeases(): Promise<void> {
+    if (this.checking) return; // a fence of many volumes may outlast one period
+    this.checking = true;
+    try {
+      await this.checkLeasesOnce();
+    } finally {
+      this.checking = false;
+    }
+  }
+
+  private checking = false;
+
+  private async checkLeasesOnce(): Promise<void> {
     const now = this.ctx.clock.now();
     for (const node of await this.allNodes()) {
       const next = leaseTransition(node, now, this.times);
@@ -285,13 +296,7 @@ export class NodeService {
     if (marked?.state !== 'fenced' || marked.updatedAt !== now) return;
     const revoked: string[] = [];
     for (const v of await this.volumesOn(seen.id)) {
-      await updateVolume(this.ctx, v.id, (cur) => {
-        if (!cur) throw notFound('volume', v.id);
-        const attachments = cur.attachments.filter((a) => a.nodeId !== seen.id);
-        if (attachments.length === cur.attachments.length) return cur;
-        const base = attachments.length === 0 && cur.status === 'attached' ? transition(cur, 'available', now) : { ...cur, updatedAt: now };
-        return { ...base, attachments };
-      });
+      await revokeAttachment(this.ctx, v.id, seen.id);
       revoked.push(v.id);
       await recordEvent(this.ctx, { type: 'volume.revoked', nodeId: seen.id, volumeId: v.id, message: `attachment of volume ${v.id} to fenced node ${seen.id} revoked; it may attach elsewhere`, details: {} });
     }
@@ -367,6 +372,14 @@ export class NodeService {
     }
     const claimed = await attachVolume(this.ctx, caller, id, input);
     const attachment = claimed.attachments.find((a) => a.nodeId === node.id)!;
+    if (!existing) {
+      // A fence may have started between the state check and the claim: it would miss the claim.
+      const now = (await this.getRecord(node.id))?.value;
+      if (now?.state !== 'ready') {
+        await detachVolume(this.ctx, caller, id, node.id);
+        throw new PollyError('FAILED_PRECONDITION', `node ${node.id} became ${now?.state ?? 'unknown'} while volume ${id} was being attached to it`, { nodeId: node.id, state: now?.state ?? null });
+      }
+    }
     if (attachment.mountPath !== undefined) return claimed;
     const res = await this.dispatch(node.id, 'attach', id, this.attachArgs(claimed, attachment.readOnly));
     if (!res.ok) {
@@ -434,6 +447,15 @@ export class NodeService {
       const err = e instanceof PollyError ? e : new PollyError('UNAVAILABLE', e instanceof Error ? e.message : String(e));
       return { opId: op.opId, ok: false, error: { code: err.code, message: err.message } };
     }
+  }
+}
+
+/** Drops a volume's attachment to a node from the catalog (the node is fenced); a volume gone meanwhile is fine. */
+export async function revokeAttachment(ctx: CoreContext, volumeId: string, nodeId: string): Promise<void> {
+  try {
+    await detachVolume(ctx, ADMIN, volumeId, nodeId);
+  } catch (e) {
+    if (!(e instanceof PollyError && e.code === 'NOT_FOUND')) throw e;
   }
 }
 

@@ -3,19 +3,13 @@ import type { Command } from 'commander';
 import type { App } from '../app.js';
 import { volumeColumns } from '../columns.js';
 import { UsageError } from '../errors.js';
+import { oneVolumeId } from './volume.js';
 
 interface AttachFlags {
   volumeid?: string;
   node?: string;
   accessmode?: string;
   readonly?: boolean;
-}
-
-function volumeIdOf(arg: string | undefined, flag: string | undefined): string {
-  if (arg !== undefined && flag !== undefined && arg !== flag) throw new UsageError(`two different volume ids given: "${arg}" and --volumeid "${flag}"`);
-  const id = arg ?? flag;
-  if (id === undefined || id === '') throw new UsageError('give the volume id: --volumeid <id> (or as an argument)');
-  return id;
 }
 
 /** Adds `attach` and `detach` to the `volume` command group. */
@@ -34,7 +28,7 @@ export function attachCommands(program: Command, app: App): void {
       const ctx = app.context(cmd);
       const mode = opts.accessmode;
       if (mode !== undefined && mode !== 'rwo' && mode !== 'rox' && mode !== 'rwx') throw new UsageError(`--accessmode: "${mode}" is not rwo, rox or rwx`);
-      const v = await ctx.client().attachVolume(volumeIdOf(id, opts.volumeid), {
+      const v = await ctx.client().attachVolume(oneVolumeId(id, opts.volumeid), {
         nodeId: opts.node!, ...(mode !== undefined ? { accessMode: mode } : {}), ...(opts.readonly ? { readOnly: true } : {}),
       });
       ctx.print(v, volumeColumns);
@@ -47,6 +41,6 @@ export function attachCommands(program: Command, app: App): void {
     .requiredOption('--node <id>', 'node to detach from')
     .action(async (id: string | undefined, opts: AttachFlags, cmd: Command) => {
       const ctx = app.context(cmd);
-      ctx.print(await ctx.client().detachVolume(volumeIdOf(id, opts.volumeid), opts.node!), volumeColumns);
+      ctx.print(await ctx.client().detachVolume(oneVolumeId(id, opts.volumeid), opts.node!), volumeColumns);
     });
 }
