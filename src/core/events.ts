@@ -56,7 +56,7 @@ export async function listEvents(ctx: CoreContext, caller: Caller, filter: Event
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) throw invalid('limit', `must be an integer from 1 to ${MAX_LIST_LIMIT}`);
   if (filter.nodeId !== undefined) checkName('node', filter.nodeId);
   if (filter.volumeId !== undefined) checkName('volume', filter.volumeId);
-  if (filter.type !== undefined && !/^[a-z.-]{1,64}$/.test(filter.type)) throw invalid('type', 'is an event type such as node.fenced or a prefix such as node.');
+  if (filter.type !== undefined && !/^[a-z]{1,32}(\.([a-z][a-z-]{0,31})?)?$/.test(filter.type)) throw invalid('type', 'is an event type such as node.fenced or a prefix such as node.');
   let after = cursor === undefined ? undefined : decodeCursor(cursor, keys.events);
   const items: PollyEvent[] = [];
   for (;;) {

@@ -5,14 +5,14 @@ import type { PollyEvent } from '../../../core/model.js';
 import { callerOf, type AdminDeps } from '../request-context.js';
 import { errorResponses } from '../schemas.js';
 
-const NodeParams = Type.Object({ id: Type.String({ maxLength: 128 }) });
+const NodeParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
 const EventsQuery = Type.Object({
   node: Type.Optional(Type.String({ maxLength: 128 })),
   volume: Type.Optional(Type.String({ maxLength: 200 })),
   type: Type.Optional(Type.String({ maxLength: 64 })),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
   cursor: Type.Optional(Type.String({ maxLength: 1024 })),
-});
+}, { additionalProperties: false });
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
