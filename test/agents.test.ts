@@ -83,7 +83,7 @@ describe('agents', LONG, () => {
   it('register with a node token (labels, pools contributed from their own config), refuse a bad token, show in node ls/inspect and pool ls', async () => {
     const c = await cluster({ lease: '3s', grace: '2s' });
     const localPool = join(c.root, 'a-disk');
-    agent(c, 'node-a', { labels: { zone: 'z1' }, config: { pools: [{ service: 'shared', name: 'a-disk', path: localPool, capacity: '1Gi', types: ['ssd'] }] } });
+    agent(c, 'node-a', { labels: { zone: 'z1' }, config: { pools: [{ service: 'shared', name: 'a-disk', path: localPool, types: ['ssd'] }] } });
     agent(c, 'node-b', { labels: { zone: 'z2' } });
     const intruder = agent(c, 'node-x', { token: 'not-the-node-token-000' });
 
@@ -105,6 +105,7 @@ describe('agents', LONG, () => {
     const aDisk = pools.find((p) => p.id === 'shared/a-disk');
     assert.ok(aDisk, JSON.stringify(pools));
     assert.equal(aDisk.node, 'node-a');
+    assert.ok(aDisk.totalBytes > 0, 'the live capacity of the node pool was read through its agent');
 
     // Placement uses the node's pool at once; the agent of the node creates the volume there.
     const id = await createVolume(c, 'on-a', { type: 'ssd', nodes: ['node-a'] });

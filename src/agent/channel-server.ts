@@ -152,7 +152,12 @@ export class ChannelServer implements NodeChannel {
       switch (msg.t) {
         case 'hello': {
           if (session.nodeId !== undefined) throw new PollyError('FAILED_PRECONDITION', 'hello was already sent on this connection');
-          const node = await nodes.register(msg.hello);
+          const inProcess = session.remote === 'in-process';
+          const taken = this.sessions.get(String(msg.hello.nodeId));
+          if (taken?.remote === 'in-process' && !inProcess) {
+            throw new PollyError('ALREADY_EXISTS', `node id ${String(msg.hello.nodeId)} is the server's own node (server.nodeId); give this agent another --node-id`);
+          }
+          const node = await nodes.register({ ...msg.hello, inProcess });
           session.nodeId = node.id;
           const old = this.sessions.get(node.id);
           this.sessions.set(node.id, session);

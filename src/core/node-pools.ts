@@ -12,7 +12,7 @@ export const NODE_POOL_PARAM = 'contributedBy';
  */
 export async function addNodePools(ctx: CoreContext, nodeId: string, pools: readonly NodePool[]): Promise<void> {
   for (const p of pools) {
-    const { ledger, driver } = serviceOf(ctx, p.service);
+    const { ledger } = serviceOf(ctx, p.service);
     const configured = ledger.pools.find((x) => x.spec.name === p.name);
     if (configured && configured.spec.params[NODE_POOL_PARAM] !== nodeId) {
       throw new PollyError('ALREADY_EXISTS', `service ${p.service} already has a pool ${p.name}${configured.spec.node ? ` of node ${configured.spec.node}` : ''}; name the node's pool differently`, { service: p.service, pool: p.name });
@@ -22,13 +22,23 @@ export async function addNodePools(ctx: CoreContext, nodeId: string, pools: read
       ...(p.zone === undefined ? {} : { zone: p.zone }), node: nodeId, types: p.types, labels: p.labels, maxIops: 0,
       params: { [NODE_POOL_PARAM]: nodeId },
     };
-    const state = await ledger.addPool(spec);
-    try {
-      const cap = await driver.capacity(p.name);
-      state.totalBytes = cap.totalBytes;
-      state.backendFreeBytes = cap.freeBytes;
-    } catch (e) {
-      ctx.logger.warn({ err: e, pool: state.id }, 'cannot read the capacity of a node pool yet');
+    await ledger.addPool(spec); // its live capacity is read once the agent is connected (refreshNodePools)
+  }
+}
+
+/** Reads the live capacity of a node's contributed pools through its agent. */
+export async function refreshNodePools(ctx: CoreContext, nodeId: string): Promise<void> {
+  for (const [service, ledger] of ctx.ledgers) {
+    const driver = ctx.drivers.get(service)!;
+    for (const pool of ledger.pools) {
+      if (pool.spec.params[NODE_POOL_PARAM] !== nodeId) continue;
+      try {
+        const cap = await driver.capacity(pool.spec.name);
+        pool.totalBytes = cap.totalBytes;
+        pool.backendFreeBytes = cap.freeBytes;
+      } catch (e) {
+        ctx.logger.warn({ err: e, pool: pool.id }, 'cannot read the capacity of a node pool');
+      }
     }
   }
 }

@@ -11,7 +11,7 @@ import type { NodeChannel, NodeOperation, NodeOperationResult } from './ports/no
 import { MAX_LIST_LIMIT } from './ports/store.js';
 import { loadVolume, updateVolume } from './records.js';
 import { attachVolume, detachVolume, type AttachInput } from './volumes.js';
-import { addNodePools } from './node-pools.js';
+import { addNodePools, refreshNodePools } from './node-pools.js';
 
 export interface NodeOptions {
   /** Lease of a node, renewed by every heartbeat. */
@@ -221,6 +221,7 @@ export class NodeService {
       repaired.push(v.id);
       await recordEvent(this.ctx, { type: 'reconcile.repair', nodeId, volumeId: v.id, message: `node ${nodeId} mounted volume ${v.id} again (attached in the catalog, missing on the node)`, details: { ok: true, ...res.result } });
     }
+    await refreshNodePools(this.ctx, nodeId);
     const node = await this.updateNode(nodeId, (cur) => {
       if (!cur || cur.state === 'fenced') return cur;
       const now = this.ctx.clock.now();
