@@ -91,7 +91,10 @@ describe('agents', LONG, () => {
     await nodeReady(c.server, 'node-b', ADMIN);
     assert.deepEqual(a.labels, { zone: 'z1' });
     assert.deepEqual(a.pools.map((p: { name: string }) => p.name), ['a-disk']);
+    const impostor = agent(c, 'srv');
     await waitFor('the refused agent to log its refusal', async () => (/refused the agent/.test(intruder.stdout() + intruder.stderr()) ? true : undefined));
+    await waitFor('an agent with the server\'s node id to be refused', async () => (/server's own node/.test(impostor.stdout()) ? true : undefined));
+    assert.equal((await call(c, 'GET', '/v1/nodes/srv')).body.inProcess, true);
     const listed = await call(c, 'GET', '/v1/nodes');
     assert.deepEqual(listed.body.items.map((n: { id: string }) => n.id).sort(), ['node-a', 'node-b', 'srv']);
     assert.equal((await api(c.server, 'GET', '/v1/nodes')).status, 401, 'nodes need the admin token');
