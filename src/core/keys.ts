@@ -15,6 +15,10 @@ export const keys = {
   nodes: 'nodes/',
   event: (id: string) => `events/${id}`,
   events: 'events/',
+  serviceInstance: (id: string) => `service-instances/${id}`,
+  serviceInstances: 'service-instances/',
+  serviceBinding: (instanceId: string, bindingId: string) => `service-bindings/${instanceId}/${bindingId}`,
+  serviceBindings: (instanceId: string) => `service-bindings/${instanceId}/`,
 } as const;
 
 export const poolId = (service: string, pool: string): string => `${service}/${pool}`;

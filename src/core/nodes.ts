@@ -358,7 +358,8 @@ export class NodeService {
    * Attaches a volume to a node. For a node with an agent the attachment is written first (it
    * claims the volume: a second writable attach elsewhere is refused naming the holder), then the
    * agent attaches and mounts it; when the agent fails the claim is withdrawn. A node without an
-   * agent record gets the catalog attachment only (node-side work by whoever uses the volume there).
+   * agent record, and the server's own node (its front doors mount), get the catalog attachment
+   * only (node-side work by whoever uses the volume there).
    */
   async attach(caller: Caller, id: string, input: AttachInput): Promise<Volume> {
     checkName('nodeId', input?.nodeId);
@@ -372,6 +373,9 @@ export class NodeService {
       if (node.cordoned) throw new PollyError('FAILED_PRECONDITION', `node ${node.id} is cordoned; no new attachments`, { nodeId: node.id });
     }
     const claimed = await attachVolume(this.ctx, caller, id, input);
+    // On the server's own host the front doors (CSI node service, Docker plugin) mount where
+    // their runtime asks, through the node use cases: the attachment is the catalog claim only.
+    if (node.inProcess) return claimed;
     const attachment = claimed.attachments.find((a) => a.nodeId === node.id)!;
     if (!existing) {
       // A fence may have started between the state check and the claim: it would miss the claim.
@@ -415,7 +419,7 @@ export class NodeService {
     checkName('nodeId', nodeId);
     const volume = assertMaySeeVolume(caller, (await loadVolume(this.ctx, id))?.value, id);
     const node = (await this.getRecord(nodeId))?.value;
-    if (!node || !volume.attachments.some((a) => a.nodeId === nodeId)) return detachVolume(this.ctx, caller, id, nodeId);
+    if (!node || node.inProcess || !volume.attachments.some((a) => a.nodeId === nodeId)) return detachVolume(this.ctx, caller, id, nodeId);
     if (!this.channel.connectedNodes().includes(nodeId)) {
       throw new PollyError('UNAVAILABLE', `node ${nodeId} is ${node.state} and its agent is not connected; it cannot release volume ${id} now (a node whose lease runs out is fenced at ${new Date(fenceDeadline(node, this.times)).toISOString()}, which revokes its attachments)`, { nodeId, state: node.state }, { retryable: true });
     }

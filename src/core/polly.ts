@@ -19,6 +19,10 @@ import {
 } from './volumes.js';
 import type { Labels } from './model.js';
 import {
+  bindInstance, deprovisionInstance, failInterruptedInstances, getBinding, getInstance, provisionInstance, unbindInstance, updateInstance,
+  type BindInput, type ProvisionInput,
+} from './service-instances.js';
+import {
   expandVolumeOnNode, listNodeVolumes, nodeVolumeStats, publishVolume, stageVolume, unpublishVolume, unstageVolume,
   type NodePublishInput, type NodeStageInput,
 } from './node-volumes.js';
@@ -30,6 +34,10 @@ import { NodeRoutedDriver } from './node-routed-driver.js';
 import { reconcileNodes, type NodeReconcileReport } from './node-reconcile.js';
 import { assertAdmin } from './access.js';
 import { noNodeChannel, type NodeChannel } from './ports/node-channel.js';
+import { capacityFor, type CapacityQuery } from './capacity.js';
+import { InFlight } from './in-flight.js';
+import { expandVolume } from './volume-expand.js';
+import { modifyVolume, type ModifyVolumeInput } from './volume-modify.js';
 
 export interface CoreDeps {
   readonly store: Store;
@@ -54,6 +62,8 @@ export class Polly {
   readonly operations: OperationTracker;
   /** Nodes, leases, fencing and attach/detach through the nodes' agents. */
   readonly nodes: NodeService;
+  /** Operations in flight per volume/name, for front doors that must refuse a second one (CSI ABORTED). */
+  readonly inFlight = new InFlight();
   lastReconcile?: ReconcileReport;
 
   private constructor(ctx: CoreContext, nodes: NodeService) {
@@ -111,6 +121,17 @@ export class Polly {
   dumpStore = (caller: Caller, prefix?: string, limit?: number, after?: string) => dumpStore(this.ctx, caller, prefix, limit, after);
   eraseStore = (caller: Caller) => eraseStore(this.ctx, caller);
   refreshCapacity = () => refreshCapacity(this.ctx);
+  expandVolume = (caller: Caller, id: string, sizeBytes: number, options?: OperationOptions) => expandVolume(this.ctx, caller, id, sizeBytes, options);
+  failInterruptedInstances = () => failInterruptedInstances(this.ctx);
+  provisionInstance = (caller: Caller, input: ProvisionInput, background: boolean) => provisionInstance(this.ctx, caller, input, background);
+  getInstance = (caller: Caller, id: string) => getInstance(this.ctx, caller, id);
+  updateInstance = (caller: Caller, id: string, change: { plan?: string; sizeBytes?: number }, background: boolean) => updateInstance(this.ctx, caller, id, change, background);
+  deprovisionInstance = (caller: Caller, id: string, background: boolean) => deprovisionInstance(this.ctx, caller, id, background);
+  bindInstance = (caller: Caller, input: BindInput) => bindInstance(this.ctx, caller, input);
+  getBinding = (caller: Caller, instanceId: string, bindingId: string) => getBinding(this.ctx, caller, instanceId, bindingId);
+  unbindInstance = (caller: Caller, instanceId: string, bindingId: string) => unbindInstance(this.ctx, caller, instanceId, bindingId);
+  modifyVolume = (caller: Caller, id: string, input: ModifyVolumeInput) => modifyVolume(this.ctx, caller, id, input);
+  capacityFor = (caller: Caller, query: CapacityQuery) => capacityFor(this.ctx, caller, query);
   // Node-side work on this host (see node-volumes.ts).
   stageVolume = (caller: Caller, id: string, input: NodeStageInput, options?: OperationOptions) => stageVolume(this.ctx, caller, id, input, options);
   unstageVolume = (caller: Caller, id: string, stagingPath: string, options?: OperationOptions) => unstageVolume(this.ctx, caller, id, stagingPath, options);
