@@ -136,9 +136,12 @@ export class ChannelServer implements NodeChannel {
     ws.on('error', (err) => this.options.logger.warn({ err, remote }, 'node channel error'));
   }
 
-  /** An in-process agent's link: returns the function that delivers its messages. */
-  link(toAgent: (m: ServerMessage) => void): { receive(m: AgentMessage): void; close(): void } {
-    const session: Session = { remote: 'in-process', ready: false, send: (m) => setImmediate(() => toAgent(structuredClone(m))), close: () => undefined };
+  /**
+   * An in-process agent's link: returns the function that delivers its messages. Tests link
+   * agents that stand for other nodes with `inProcess: false`.
+   */
+  link(toAgent: (m: ServerMessage) => void, options: { inProcess?: boolean } = {}): { receive(m: AgentMessage): void; close(): void } {
+    const session: Session = { remote: options.inProcess === false ? 'in-memory' : 'in-process', ready: false, send: (m) => setImmediate(() => toAgent(structuredClone(m))), close: () => undefined };
     return {
       receive: (m) => setImmediate(() => void this.receive(session, structuredClone(m))),
       close: () => void this.closed(session, 'server stopping'),

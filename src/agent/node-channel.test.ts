@@ -55,7 +55,7 @@ const until = async (what: string, probe: () => Promise<boolean>, ms = 10_000): 
 };
 
 /** Starts an agent for `nodeId` linked to the channel in memory; resolves once the node is ready. */
-async function agent(nodeId: string): Promise<{ runtime: AgentRuntime; unlink(): void; mountDir: string }> {
+async function agent(nodeId: string, inProcess = false): Promise<{ runtime: AgentRuntime; unlink(): void; mountDir: string }> {
   const mountDir = path.join(w.dir, `mounts-${nodeId}`);
   const runtime = new AgentRuntime({
     nodeId, labels: { zone: nodeId }, pools: [], devices: [], mountDir, version: 'test', inProcess: false, selfFence: false,
@@ -64,7 +64,7 @@ async function agent(nodeId: string): Promise<{ runtime: AgentRuntime; unlink():
   let open = true;
   const link = w.channel.link((m) => {
     if (open) void runtime.handle(m);
-  });
+  }, { inProcess });
   runtime.connected((m) => {
     if (open) link.receive(m);
   });
@@ -225,5 +225,17 @@ describe('node channel', () => {
     const again = (await w.polly.doctor(ADMIN, true)).nodes!;
     assert.deepEqual([again.remounted, again.released], [[], []], 'nothing left to repair');
     await assert.rejects(w.polly.doctor({ kind: 'scheduler', name: 's', services: '*' }, false), (e: { code: string }) => e.code === 'FORBIDDEN');
+  });
+
+  it("attachments to the server's own node are catalog claims: its front doors mount", async () => {
+    const own = await agent('srv', true);
+    assert.equal((await w.polly.getNode(ADMIN, 'srv')).inProcess, true);
+    const id = await create('v1');
+    const v = await w.polly.attachVolume(ADMIN, id, { nodeId: 'srv' });
+    assert.equal(v.attachments[0]!.mountPath, undefined);
+    assert.equal(await findmnt(path.join(own.mountDir, id)), undefined);
+    await w.polly.cordonNode(ADMIN, 'srv', true);
+    await w.polly.detachVolume(ADMIN, id, 'srv');
+    await assert.rejects(w.polly.attachVolume(ADMIN, id, { nodeId: 'srv' }), /cordoned/);
   });
 });
