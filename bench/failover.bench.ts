@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { cleanupHostDir } from '../src/drivers/node/testing/host-cleanup.js';
-import { nodeReady, sleep, startAgent, type AgentProcess } from '../test/support/agent-process.js';
+import { nodeReady, sleep, startAgent, watchHolders, type AgentProcess } from '../test/support/agent-process.js';
 import { api, cleanup, startPollyServer, tempDir } from '../test/support/server-process.js';
 import { percentile, record } from './results.js';
 
@@ -40,15 +40,7 @@ async function run(lease: string, grace: string): Promise<string[]> {
     const id = created.body.id as string;
     let holder = 'n0';
     await api(server, 'POST', `/v1/volumes/${id}/attachments`, { nodeId: holder });
-    let watching = true;
-    let maxHolders = 0;
-    const watcher = (async () => {
-      while (watching) {
-        const v = await api(server, 'GET', `/v1/volumes/${id}`);
-        maxHolders = Math.max(maxHolders, v.body.attachments.length);
-        await sleep(20);
-      }
-    })();
+    const watcher = watchHolders(server, id);
     const times: number[] = [];
     for (let i = 0; i < KILLS; i++) {
       const target = holder === 'n0' ? 'n1' : 'n0';
@@ -64,8 +56,7 @@ async function run(lease: string, grace: string): Promise<string[]> {
       await nodeReady(server, holder, undefined, 60_000);
       holder = target;
     }
-    watching = false;
-    await watcher;
+    const maxHolders = await watcher.stop();
     const sorted = [...times].sort((a, b) => a - b);
     const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
     return [

@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
 import { cleanupHostDir, findmnt } from '../src/drivers/node/testing/host-cleanup.js';
-import { nodeReady, sleep, startAgent, waitFor, type AgentProcess } from './support/agent-process.js';
+import { nodeReady, startAgent, waitFor, watchHolders, type AgentProcess } from './support/agent-process.js';
 import { api, bearer, cleanup, cliRun, startPollyServer, startPollyServerOn, tempDir, type RunningServer } from './support/server-process.js';
 
 const LONG = { timeout: 180_000 };
@@ -156,15 +156,7 @@ describe('agents', LONG, () => {
     assert.equal(second.body.error.details.heldBy, 'node-a');
 
     // Watch the catalog all along: at no moment two holders.
-    let watching = true;
-    let maxHolders = 0;
-    const watcher = (async () => {
-      while (watching) {
-        const v = await call(c, 'GET', `/v1/volumes/${id}`);
-        maxHolders = Math.max(maxHolders, v.body.attachments.length);
-        await sleep(20);
-      }
-    })();
+    const watcher = watchHolders(c.server, id, ADMIN);
 
     const killedAt = Date.now();
     await a.kill('SIGKILL');
@@ -175,8 +167,7 @@ describe('agents', LONG, () => {
       return r.status === 200 ? r.body : undefined;
     }, 20_000, 100);
     const failoverMs = Date.now() - killedAt;
-    watching = false;
-    await watcher;
+    const maxHolders = await watcher.stop();
     assert.ok(failoverMs < 20_000, `failover took ${failoverMs} ms`);
     assert.equal(maxHolders, 1, 'never two attachments');
     assert.deepEqual(moved.attachments.map((x: { nodeId: string }) => x.nodeId), ['node-b']);

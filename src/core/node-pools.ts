@@ -1,3 +1,4 @@
+import { refreshCapacity } from './catalog.js';
 import { serviceOf, type CoreContext } from './context.js';
 import { PollyError } from './errors.js';
 import type { NodePool, PoolSpec } from './model.js';
@@ -27,20 +28,8 @@ export async function addNodePools(ctx: CoreContext, nodeId: string, pools: read
 }
 
 /** Reads the live capacity of a node's contributed pools through its agent. */
-export async function refreshNodePools(ctx: CoreContext, nodeId: string): Promise<void> {
-  for (const [service, ledger] of ctx.ledgers) {
-    const driver = ctx.drivers.get(service)!;
-    for (const pool of ledger.pools) {
-      if (pool.spec.params[NODE_POOL_PARAM] !== nodeId) continue;
-      try {
-        const cap = await driver.capacity(pool.spec.name);
-        pool.totalBytes = cap.totalBytes;
-        pool.backendFreeBytes = cap.freeBytes;
-      } catch (e) {
-        ctx.logger.warn({ err: e, pool: pool.id }, 'cannot read the capacity of a node pool');
-      }
-    }
-  }
+export function refreshNodePools(ctx: CoreContext, nodeId: string): Promise<void> {
+  return refreshCapacity(ctx, (pool) => pool.spec.params[NODE_POOL_PARAM] === nodeId);
 }
 
 /** The node owning a contributed pool of a service, or undefined for a server-side pool. */

@@ -77,3 +77,26 @@ export function nodeReady(server: RunningServer | string, nodeId: string, token?
     return r.status === 200 && r.body.state === 'ready' && r.body.connected ? (r.body as Record<string, any>) : undefined;
   }, timeoutMs);
 }
+
+/**
+ * Watches a volume's attachments every 20 ms until stopped; `stop()` answers the most holders
+ * seen at once (the failover checks: never two).
+ */
+export function watchHolders(server: RunningServer | string, volumeId: string, token?: string): { stop(): Promise<number> } {
+  let watching = true;
+  let most = 0;
+  const loop = (async () => {
+    while (watching) {
+      const v = await api(server, 'GET', `/v1/volumes/${volumeId}`, undefined, bearer(token));
+      most = Math.max(most, (v.body.attachments as unknown[]).length);
+      await sleep(20);
+    }
+  })();
+  return {
+    stop: async () => {
+      watching = false;
+      await loop;
+      return most;
+    },
+  };
+}
