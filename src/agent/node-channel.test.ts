@@ -238,4 +238,39 @@ describe('node channel', () => {
     await w.polly.detachVolume(ADMIN, id, 'srv');
     await assert.rejects(w.polly.attachVolume(ADMIN, id, { nodeId: 'srv' }), /cordoned/);
   });
+
+  it('replays an operation whose connection dropped once the agent is back; old events are trimmed', async () => {
+    const mountDir = path.join(w.dir, 'mounts-r');
+    const runtime = new AgentRuntime({
+      nodeId: 'r', labels: {}, pools: [], devices: [], mountDir, version: 'test', inProcess: false, selfFence: false, makeDriver: createDirDriver, logger: silentLogger,
+    });
+    w.agents.push({ runtime, unlink: () => runtime.disconnected() });
+    const connect = (dropOps: boolean) => {
+      const link = w.channel.link((m) => {
+        if (!(dropOps && m.t === 'op')) void runtime.handle(m);
+      }, { inProcess: false });
+      runtime.connected((m) => link.receive(m));
+      return link;
+    };
+    const first = connect(true);
+    await until('node r ready', async () => (await w.polly.nodes.getRecord('r'))?.value.state === 'ready');
+    const id = await create('v1');
+    // The attach is sent on a connection that loses it; the agent reconnects; the server replays it.
+    const attaching = w.polly.attachVolume(ADMIN, id, { nodeId: 'r' });
+    await new Promise((r) => setTimeout(r, 50));
+    runtime.disconnected();
+    first.close();
+    connect(false);
+    const v = await attaching;
+    assert.equal(v.attachments[0]!.mountPath, path.join(mountDir, id));
+    assert.ok(await findmnt(path.join(mountDir, id)));
+
+    const before = (await w.polly.listEvents(ADMIN)).items.length;
+    assert.ok(before > 0);
+    w.clock.t += 8 * 24 * 3600_000;
+    await w.polly.nodes.heartbeat('r');
+    await w.polly.reconcile({ intentAgeMs: 0, quiescent: false, idempotencyTtlMs: 1e12 });
+    const after = (await w.polly.listEvents(ADMIN)).items;
+    assert.ok(after.length < before && after.every((e) => e.at >= w.clock.t - 7 * 24 * 3600_000), `${before} → ${after.length}`);
+  });
 });

@@ -3,6 +3,8 @@ import type { Logger } from '../core/ports/logger.js';
 import type { AgentRuntime } from './agent-runtime.js';
 import { CHANNEL_PATH, CLOSE_REFUSED, MAX_MESSAGE_BYTES, parseServerMessage } from './protocol.js';
 
+const REFUSED_RETRY_MS = 5_000;
+
 export interface WsAgentOptions {
   /** Base URL of the server's admin listener (http:// or https://). */
   readonly server: string;
@@ -28,6 +30,7 @@ export class WsAgent {
   private stopped = false;
   private backoffMs = 100;
   private retry: NodeJS.Timeout | undefined;
+  private refused = false;
 
   constructor(private readonly runtime: AgentRuntime, private readonly options: WsAgentOptions) {}
 
@@ -55,6 +58,7 @@ export class WsAgent {
       if (msg) void this.runtime.handle(msg).catch((err: unknown) => this.options.logger.error({ err }, 'handling a server message failed'));
     });
     ws.on('unexpected-response', (_req, res) => {
+      this.refused = true;
       let body = '';
       res.on('data', (c: Buffer) => void (body += c.toString()));
       res.on('end', () => this.options.logger.error({ status: res.statusCode }, `server refused the agent: ${body || res.statusMessage}`));
@@ -62,7 +66,10 @@ export class WsAgent {
     ws.on('close', (code, reason) => {
       if (this.ws === ws) this.ws = undefined;
       this.runtime.disconnected();
-      if (code === CLOSE_REFUSED) this.options.logger.error({ code }, `server refused the agent: ${reason.toString()}`);
+      if (code === CLOSE_REFUSED) {
+        this.refused = true;
+        this.options.logger.error({ code }, `server refused the agent: ${reason.toString()}`);
+      }
       this.schedule();
     });
     ws.on('error', (err) => this.options.logger.debug({ err: err.message }, 'channel error'));
@@ -70,10 +77,13 @@ export class WsAgent {
 
   private schedule(): void {
     if (this.stopped || this.retry) return;
+    // A refusal (bad token, bad registration) is not cured by hammering: try again slowly.
+    const delay = this.refused ? REFUSED_RETRY_MS : this.backoffMs;
+    this.refused = false;
     this.retry = setTimeout(() => {
       this.retry = undefined;
       this.dial();
-    }, this.backoffMs);
+    }, delay);
     this.backoffMs = Math.min(1_000, this.backoffMs * 2);
   }
 

@@ -76,3 +76,19 @@ export async function listEvents(ctx: CoreContext, caller: Caller, filter: Event
     if (page.next === undefined) return { items };
   }
 }
+
+/** How long events are kept; the reconciler trims older ones. */
+export const EVENT_RETENTION_MS = 7 * 24 * 3600_000;
+
+/** Deletes events older than `before` (the oldest come first: ids are time-ordered); returns how many. */
+export async function trimEvents(ctx: CoreContext, before: number): Promise<number> {
+  let trimmed = 0;
+  for (;;) {
+    const page = await ctx.store.list<PollyEvent>(keys.events, { limit: 500 });
+    const old = page.records.filter((r) => r.value.at < before);
+    if (old.length === 0) return trimmed;
+    await ctx.store.txn({ compares: [], ops: old.map((r) => ({ type: 'delete' as const, key: r.key })) });
+    trimmed += old.length;
+    if (old.length < page.records.length) return trimmed;
+  }
+}

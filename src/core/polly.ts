@@ -27,7 +27,7 @@ import {
   type NodePublishInput, type NodeStageInput,
 } from './node-volumes.js';
 import type { OperationOptions } from './ports/storage-driver.js';
-import { listEvents, type EventFilter } from './events.js';
+import { EVENT_RETENTION_MS, listEvents, trimEvents, type EventFilter } from './events.js';
 import { DEFAULT_NODE_OPTIONS, NodeService, type NodeOptions } from './nodes.js';
 import { nodeOfPool } from './node-pools.js';
 import { NodeRoutedDriver } from './node-routed-driver.js';
@@ -149,6 +149,7 @@ export class Polly {
       this.ctx.logger.error({ err }, 'node reconcile failed');
       return this.lastNodeReconcile;
     });
+    await trimEvents(this.ctx, this.ctx.clock.now() - EVENT_RETENTION_MS).catch((err: unknown) => this.ctx.logger.error({ err }, 'trimming events failed'));
     return this.lastReconcile;
   }
 
