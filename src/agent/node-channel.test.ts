@@ -197,6 +197,8 @@ describe('node channel', () => {
     const r = await w.channel.dispatch({ ...op, opId: newId('op'), nodeId: 'nowhere' }, { timeoutMs: 60_000 });
     assert.equal(r.ok, false);
     assert.equal(r.error?.code, 'UNAVAILABLE');
+    await assert.rejects(w.polly.nodes.reconcileAgent('a', [{ service: 'shared', pool: 'p', backendId: '../etc', mountPaths: [] }]), (e: { code: string }) => e.code === 'INVALID_ARGUMENT');
+    await assert.rejects(w.polly.nodes.reconcileAgent('a', [{ service: 'shared', pool: 'p', backendId: id, mountPaths: ['relative'] }]), /mountPaths/);
     const bad = await w.channel.dispatch({ ...op, opId: newId('op'), args: { service: 'shared', pool: 'p', backendId: '../etc' } }, { timeoutMs: 5_000 });
     assert.equal(bad.ok, false);
     assert.equal(bad.error?.code, 'INVALID_ARGUMENT');

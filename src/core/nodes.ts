@@ -180,7 +180,8 @@ export class NodeService {
    * node first; catalog attachments the node lost (e.g. a reboot) are mounted again. Then the
    * node is `ready`. Throws (and the node stays `recovering`) when a release fails.
    */
-  async reconcileAgent(nodeId: string, found: readonly AgentVolume[]): Promise<AgentReconcileResult> {
+  async reconcileAgent(nodeId: string, reported: readonly AgentVolume[]): Promise<AgentReconcileResult> {
+    const found = checkReport(reported);
     const catalog = await this.volumesOn(nodeId);
     const attachedHere = new Map(catalog.map((v) => [v.id, v]));
     const released: string[] = [];
@@ -469,6 +470,25 @@ function resultError(res: NodeOperationResult, what: string): PollyError {
   const known = ['INVALID_ARGUMENT', 'NOT_FOUND', 'FAILED_PRECONDITION', 'UNAVAILABLE', 'UNSUPPORTED', 'BACKEND_ERROR'] as const;
   const c = known.find((k) => k === code) ?? 'BACKEND_ERROR';
   return new PollyError(c, `${what} failed: ${res.error?.message ?? 'no answer'}`, { agentError: res.error ?? null }, { retryable: c === 'UNAVAILABLE' });
+}
+
+const MAX_REPORTED = 100_000;
+
+/** What an agent reports its kernel holds: names checked, paths plain absolute strings. */
+function checkReport(reported: unknown): AgentVolume[] {
+  if (!Array.isArray(reported) || reported.length > MAX_REPORTED) throw invalid('attached', `must be a list of at most ${MAX_REPORTED} volumes`);
+  return reported.map((r: AgentVolume, i) => {
+    const at = `attached[${i}]`;
+    if (typeof r !== 'object' || r === null) throw invalid(at, 'must be an object');
+    const paths = Array.isArray(r.mountPaths) ? r.mountPaths : [];
+    if (paths.length > 64 || paths.some((p) => typeof p !== 'string' || !p.startsWith('/') || p.length > 4096 || /[\u0000-\u001f]/.test(p))) {
+      throw invalid(`${at}.mountPaths`, 'must be at most 64 absolute paths');
+    }
+    return {
+      service: checkName(`${at}.service`, r.service), pool: checkName(`${at}.pool`, r.pool), backendId: checkName(`${at}.backendId`, r.backendId),
+      mountPaths: paths, ...(typeof r.devicePath === 'string' && r.devicePath.length <= 4096 ? { devicePath: r.devicePath } : {}),
+    };
+  });
 }
 
 function checkNodePools(pools: unknown): NodePool[] {
