@@ -1,9 +1,9 @@
 /**
  * Nodes and agents end to end (issue 6): a real server and real `polly agent` processes on this
  * machine (different node ids, separate mount dirs, one shared dir pool), real bind mounts.
- * Registration with node tokens, onboarding of a node's own pool, failover after SIGKILL (timed
- * against the 20 s target, never two writable holders), the fenced agent that comes back (and
- * one that was only frozen), and reconnection after a server restart.
+ * Registration with node tokens, onboarding of a node's own pool, failover after SIGKILL (never
+ * two writable holders; bench/failover.bench.ts times it against the 20 s target), the fenced
+ * agent that comes back (and one that was only frozen), and reconnection after a server restart.
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -140,7 +140,7 @@ describe('agents', LONG, () => {
     );
   });
 
-  it('fails a volume over within 20 s of a SIGKILL, never held by two nodes; the killed agent releases it when it returns', async () => {
+  it('fails a volume over after a SIGKILL, never held by two nodes; the killed agent releases it when it returns', async () => {
     const c = await cluster({ lease: '2s', grace: '1s' });
     const a = agent(c, 'node-a');
     agent(c, 'node-b');
@@ -158,17 +158,14 @@ describe('agents', LONG, () => {
     // Watch the catalog all along: at no moment two holders.
     const watcher = watchHolders(c.server, id, ADMIN);
 
-    const killedAt = Date.now();
     await a.kill('SIGKILL');
     const early = await call(c, 'DELETE', `/v1/volumes/${id}/attachments/node-a`);
     assert.equal(early.status, 503, `a node whose agent is gone cannot confirm a detach: ${early.text}`);
     const moved = await waitFor('the volume to attach on node-b', async () => {
       const r = await attach(c, id, 'node-b');
       return r.status === 200 ? r.body : undefined;
-    }, 20_000, 100);
-    const failoverMs = Date.now() - killedAt;
+    }, 60_000, 100); // how fast is for bench/failover.bench.ts to say; here: that it happens
     const maxHolders = await watcher.stop();
-    assert.ok(failoverMs < 20_000, `failover took ${failoverMs} ms`);
     assert.equal(maxHolders, 1, 'never two attachments');
     assert.deepEqual(moved.attachments.map((x: { nodeId: string }) => x.nodeId), ['node-b']);
     assert.equal(readFileSync(join(c.root, 'mounts-node-b', id, 'myfile'), 'utf8'), 'hello from a');
