@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import type { LocalPool } from '../agent/agent-runtime.js';
+import { PollyError } from '../core/errors.js';
 import { checkLabels, checkName } from '../core/names.js';
 import { parseSize } from '../core/units.js';
 import { ConfigError, type ConfigProblem } from './config-error.js';
@@ -111,6 +112,9 @@ function attempt(add: (path: string, message: string) => void, path: string, fn:
   try {
     fn();
   } catch (e) {
-    add(path, e instanceof Error ? e.message : String(e));
+    // Core's checks say "<field>: what is wrong"; the path already names the field.
+    const field = e instanceof PollyError ? e.details['field'] : undefined;
+    const message = e instanceof Error ? e.message : String(e);
+    add(path, typeof field === 'string' && message.startsWith(`${field}: `) ? message.slice(field.length + 2) : message);
   }
 }
