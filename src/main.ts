@@ -1,6 +1,12 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { pino } from 'pino';
+import { AgentRuntime } from './agent/agent-runtime.js';
+import { ChannelServer } from './agent/channel-server.js';
+import { startInProcessAgent } from './agent/in-process-agent.js';
+import { WsAgent } from './agent/ws-agent.js';
+import type { AgentStartOptions } from './cli/app.js';
+import { loadAgentConfig } from './config/agent-config.js';
 import { buildAdminApi } from './api/admin/admin-api.js';
 import { csiDeps } from './api/csi/csi-deps.js';
 import { startCsi } from './api/csi/csi-server.js';
@@ -30,7 +36,7 @@ import { VERSION } from './version.js';
  * front doors) and wires them to core.
  */
 export async function main(argv: string[]): Promise<void> {
-  const code = await runCli(argv, undefined, { startServer });
+  const code = await runCli(argv, undefined, { startServer, startAgent });
   if (code !== 0) process.exitCode = code;
 }
 
@@ -63,11 +69,16 @@ export async function startServer(opts: ServerStartOptions): Promise<void> {
   const store = SqliteStore.open(config.store.path);
   const registry = createDriverRegistry();
   const drivers = new Map<string, StorageDriver>(config.services.map((s) => [s.name, createDriver(registry, s)]));
+  const channel = new ChannelServer({
+    tokens: config.nodes.tokens.map((t) => t.token), openLoopback: config.auth.tokens.length === 0, services: () => config.services, logger,
+  });
   const polly = await Polly.open({
     store, services: config.services, drivers, placement: config.placement, clock: systemClock, logger,
     ...(config.server.inProcessAgent ? { nodeId: config.server.nodeId } : {}),
     claims: { defaultTtlMs: config.claims.defaultTtlMs, maxTtlMs: config.claims.maxTtlMs },
+    nodeChannel: channel, nodes: { leaseMs: config.nodes.leaseMs, graceMs: config.nodes.graceMs, operationTimeoutMs: config.nodes.operationTimeoutMs },
   });
+  channel.bind(polly.nodes);
   const startup = await polly.reconcile({ intentAgeMs: 0, quiescent: true, idempotencyTtlMs: config.reconcile.idempotencyTtlMs });
   logger.info({ finished: startup.finished.length, rolledBack: startup.rolledBack.length, unmanaged: startup.unmanaged.length }, 'start-up reconcile done');
   if (config.server.inProcessAgent) {
@@ -90,6 +101,13 @@ export async function startServer(opts: ServerStartOptions): Promise<void> {
     ...(tls ? { https: { cert: readFileSync(tls.cert), key: readFileSync(tls.key) } } : {}),
     ...(config.osb && !config.osb.listen ? { mounts: [{ prefix: '/v2', plugin: osbPlugin({ polly, ...config.osb }), toError: toOsbError }] } : {}),
   });
+  channel.attach(app.server);
+  const localAgent = config.server.inProcessAgent
+    ? startInProcessAgent(channel, {
+      nodeId: config.server.nodeId, labels: {}, pools: [], devices: [], mountDir: join(config.server.dataDir, 'mounts'), version: VERSION,
+      makeDriver: (spec) => createDriver(registry, spec), logger: logger.child({ agent: config.server.nodeId }),
+    })
+    : undefined;
   await app.listen({ host: config.server.host, port: config.server.port });
   logger.info({ host: config.server.host, port: config.server.port, tls: Boolean(tls), dataDir: config.server.dataDir, config: config.source }, 'polly server listening');
   const doors = await startFrontDoors(config, polly, logger);
@@ -105,6 +123,9 @@ export async function startServer(opts: ServerStartOptions): Promise<void> {
 
   const loops = [
     setInterval(() => void polly.refreshCapacity(), 30_000),
+    setInterval(() => {
+      void polly.nodes.checkLeases().catch((err: unknown) => logger.error({ err }, 'lease check failed'));
+    }, Math.max(100, Math.floor(config.nodes.leaseMs / 10))),
     setInterval(() => {
       // Runtime passes leave young intents alone: their requests may still be running.
       void polly.reconcile({ intentAgeMs: 15 * 60_000, quiescent: false, idempotencyTtlMs: config.reconcile.idempotencyTtlMs })
@@ -129,8 +150,10 @@ export async function startServer(opts: ServerStartOptions): Promise<void> {
         for (const d of doors) d.server.closeAllConnections();
       }, config.server.shutdownTimeoutMs);
       force.unref();
+      channel.close();
       for (const d of doors) d.server.closeAllConnections();
       Promise.all([app.close(), csi?.close(config.server.shutdownTimeoutMs), ...doors.map((d) => d.close())])
+        .then(() => localAgent?.stop())
         .then(() => polly.close())
         .then(() => store.close())
         .catch((err: unknown) => logger.error({ err }, 'error during shutdown'))
@@ -139,6 +162,33 @@ export async function startServer(opts: ServerStartOptions): Promise<void> {
           logger.info('stopped');
           resolve();
         });
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}
+
+/** Runs a node agent until SIGTERM/SIGINT: dials the server and keeps dialling. */
+export async function startAgent(opts: AgentStartOptions): Promise<void> {
+  const config = loadAgentConfig({
+    ...(opts.config !== undefined ? { config: opts.config } : {}), ...(opts.server !== undefined ? { server: opts.server } : {}),
+    ...(opts.nodeId !== undefined ? { nodeId: opts.nodeId } : {}), ...(opts.labels !== undefined ? { labels: opts.labels } : {}),
+    ...(opts.mountDir !== undefined ? { mountDir: opts.mountDir } : {}), ...(opts.logLevel !== undefined ? { logLevel: opts.logLevel } : {}),
+  });
+  const logger = pino({ level: config.logLevel, base: { node: config.nodeId, role: 'agent' } });
+  mkdirSync(config.mountDir, { recursive: true, mode: 0o750 });
+  const registry = createDriverRegistry();
+  const runtime = new AgentRuntime({
+    nodeId: config.nodeId, labels: config.labels, pools: config.pools, devices: config.devices, mountDir: config.mountDir,
+    version: VERSION, inProcess: false, selfFence: true, makeDriver: (spec) => createDriver(registry, spec), logger,
+  });
+  const agent = new WsAgent(runtime, { server: config.server, ...(config.token !== undefined ? { token: config.token } : {}), logger });
+  agent.start();
+  logger.info({ server: config.server, mountDir: config.mountDir, pools: config.pools.map((p) => `${p.service}/${p.name}`), config: config.source }, 'polly agent started');
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      logger.info({ signal }, 'agent stopping (mounts stay; the next start reconciles them)');
+      void agent.stop().finally(resolve);
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));

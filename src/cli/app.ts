@@ -10,7 +10,18 @@ export interface ServerStartOptions {
   logLevel?: string;
 }
 
+export interface AgentStartOptions {
+  config?: string;
+  server?: string;
+  nodeId?: string;
+  labels?: string[];
+  mountDir?: string;
+  logLevel?: string;
+}
+
 export interface CliHooks {
+  /** Runs a node agent in this process until it stops; wired by the composition root. */
+  startAgent?: (opts: AgentStartOptions) => Promise<void>;
   /** Runs the server in this process until it stops; wired by the composition root. */
   startServer?: (opts: ServerStartOptions) => Promise<void>;
 }

@@ -1,5 +1,5 @@
 /** Table columns of each resource. Sizes are human-readable here; YAML and JSON keep bytes. */
-import type { Claim, Offer, Pool, Service, Snapshot, StoreEntry, UnmanagedVolume, Volume } from '../client/types.js';
+import type { Claim, Node, NodeEvent, Offer, Pool, Service, Snapshot, StoreEntry, UnmanagedVolume, Volume } from '../client/types.js';
 import { formatBytes } from '../core/units.js';
 import { cell } from './output.js';
 import type { Column } from './table.js';
@@ -88,4 +88,21 @@ export const claimColumns: Column<Claim>[] = [
   { header: 'VOLUME', value: (c) => cell(c.volumeId) },
   { header: 'SIZE', value: (c) => size(c.size) },
   { header: 'EXPIRES', value: (c) => c.expiresAt },
+];
+
+export const nodeColumns: Column<Node>[] = [
+  { header: 'ID', value: (n) => n.id },
+  { header: 'STATE', value: (n) => `${n.state}${n.cordoned ? ',cordoned' : ''}` },
+  { header: 'CONNECTED', value: (n) => (n.connected ? 'yes' : 'no') },
+  { header: 'LABELS', value: (n) => cell(Object.entries(n.labels).map(([k, v]) => `${k}=${v}`)) },
+  { header: 'POOLS', value: (n) => cell(n.pools.map((p) => `${p.service}/${p.name}`)) },
+  { header: 'LEASE UNTIL', value: (n) => n.leaseExpiresAt },
+];
+
+export const eventColumns: Column<NodeEvent>[] = [
+  { header: 'AT', value: (e) => e.at },
+  { header: 'TYPE', value: (e) => e.type },
+  { header: 'NODE', value: (e) => e.nodeId ?? '-' },
+  { header: 'VOLUME', value: (e) => e.volumeId ?? '-' },
+  { header: 'MESSAGE', value: (e) => e.message },
 ];

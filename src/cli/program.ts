@@ -1,7 +1,12 @@
 /** Builds the `polly` commander program for one run. */
 import { Command, Option } from 'commander';
 import type { App, CliHooks } from './app.js';
+import { agentCommand } from './commands/agent.js';
+import { attachCommands } from './commands/attach.js';
+import { doctorCommand } from './commands/doctor.js';
 import { envCommand } from './commands/env.js';
+import { eventCommands } from './commands/events.js';
+import { nodeCommands } from './commands/node.js';
 import { offerCommands } from './commands/offer.js';
 import { poolCommands } from './commands/pool.js';
 import { serverCommands } from './commands/server.js';
@@ -42,6 +47,7 @@ export function buildProgram(io: CliIo, hooks: CliHooks): Command {
   };
 
   volumeCommands(program, app);
+  attachCommands(program, app);
   snapshotCommands(program, app);
   serviceCommands(program, app);
   poolCommands(program, app);
@@ -50,5 +56,9 @@ export function buildProgram(io: CliIo, hooks: CliHooks): Command {
   versionCommand(program, app);
   envCommand(program, app);
   serverCommands(program, app);
+  agentCommand(program, app);
+  nodeCommands(program, app);
+  eventCommands(program, app);
+  doctorCommand(program, app);
   return program;
 }

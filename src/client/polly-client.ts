@@ -13,6 +13,10 @@ import type {
   Offer,
   OfferDecline,
   OfferStreamEvent,
+  DoctorReport,
+  EventFilter,
+  Node,
+  NodeEvent,
   CreateSnapshotRequest,
   CreateVolumeRequest,
   EraseResult,
@@ -120,6 +124,39 @@ export class PollyClient {
 
   async listPools(filter: { service?: string } = {}, opts?: RequestOptions): Promise<Pool[]> {
     return items<Pool>((await this.#send('GET', '/v1/pools', { query: { service: filter.service } }, opts)).body);
+  }
+
+  // ── nodes and events ──────────────────────────────────────────────────────
+
+  async listNodes(opts?: RequestOptions): Promise<Node[]> {
+    return items<Node>((await this.#send('GET', '/v1/nodes', {}, opts)).body);
+  }
+
+  async getNode(id: string, opts?: RequestOptions): Promise<Node> {
+    return (await this.#send('GET', `/v1/nodes/${encodeURIComponent(id)}`, {}, opts)).body as Node;
+  }
+
+  async cordonNode(id: string, cordoned = true, opts?: RequestOptions): Promise<Node> {
+    return (await this.#send('POST', `/v1/nodes/${encodeURIComponent(id)}/${cordoned ? 'cordon' : 'uncordon'}`, {}, opts)).body as Node;
+  }
+
+  async drainNode(id: string, opts?: RequestOptions): Promise<Node> {
+    return (await this.#send('POST', `/v1/nodes/${encodeURIComponent(id)}/drain`, {}, opts)).body as Node;
+  }
+
+  /** One page of the timeline, oldest first. */
+  async listEvents(filter: EventFilter & Paging = {}, opts?: RequestOptions): Promise<Page<NodeEvent>> {
+    const query: Query = { node: filter.node, volume: filter.volume, type: filter.type, limit: filter.limit, cursor: filter.cursor };
+    return page<NodeEvent>((await this.#send('GET', '/v1/events', { query }, opts)).body);
+  }
+
+  /** The reconciler's last findings and repairs; `run` makes a pass now. */
+  async doctor(run = false, opts?: RequestOptions): Promise<DoctorReport> {
+    return (await this.#send(run ? 'POST' : 'GET', '/v1/doctor', {}, opts)).body as DoctorReport;
+  }
+
+  async detachVolume(id: string, nodeId: string, opts?: RequestOptions): Promise<Volume> {
+    return (await this.#send('DELETE', `/v1/volumes/${encodeURIComponent(id)}/attachments/${encodeURIComponent(nodeId)}`, {}, opts)).body as Volume;
   }
 
   // ── volumes ───────────────────────────────────────────────────────────────

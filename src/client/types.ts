@@ -267,3 +267,54 @@ export type Started<T> = { done: true; value: T } | { done: false; operation: Op
 export interface EraseResult {
   erased: number;
 }
+
+/** A node and its agent (GET /v1/nodes). */
+export interface Node {
+  id: string;
+  labels: Labels;
+  state: 'ready' | 'unreachable' | 'fenced' | 'recovering';
+  cordoned: boolean;
+  connected: boolean;
+  inProcess: boolean;
+  pools: { service: string; name: string; capacityBytes?: number; types: string[]; labels: Labels; zone?: string }[];
+  devices: string[];
+  agentVersion: string;
+  registeredAt: string;
+  renewedAt: string;
+  leaseExpiresAt: string;
+  fenceAt: string;
+  fencedVolumes: string[];
+  volumes?: { id: string; name: string; service: string; readOnly: boolean; mountPath?: string }[];
+}
+
+/** One entry of the node and failover timeline (GET /v1/events). */
+export interface NodeEvent {
+  id: string;
+  at: string;
+  type: string;
+  nodeId?: string;
+  volumeId?: string;
+  message: string;
+  details: Record<string, unknown>;
+}
+
+export interface EventFilter {
+  node?: string;
+  volume?: string;
+  type?: string;
+}
+
+/** GET/POST /v1/doctor: what the reconciler found and did, catalog and nodes. */
+export interface DoctorReport {
+  reconcile: (Record<string, unknown> & { finished: string[]; rolledBack: string[]; deleted: string[]; missingBackend: string[]; unmanaged: unknown[]; usageFixed: string[]; cleaned: number; errors: string[] }) | null;
+  nodes: {
+    startedAt: string;
+    finishedAt: string;
+    nodes: Record<string, number>;
+    revoked: string[];
+    withoutAgent: string[];
+    released: string[];
+    remounted: string[];
+    errors: string[];
+  } | null;
+}

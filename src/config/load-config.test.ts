@@ -354,7 +354,7 @@ describe('loadConfig: problems', () => {
       `,
       problems: [
         ['server.hots', /^unknown key; accepted keys: host, dataDir, tls, shutdownTimeout, bodyLimit, inProcessAgent, nodeId$/],
-        ['stroe', /^unknown key; accepted keys: server, store, log, auth, placement, reconcile, claims, libstorage, osb, docker, csi, services$/],
+        ['stroe', /^unknown key; accepted keys: server, store, log, auth, placement, reconcile, claims, nodes, libstorage, osb, docker, csi, services$/],
         ['services.default.defaults.sise', /^unknown key; accepted keys: size, type$/],
         ['services.default.quota.maxVolume', /^unknown key; accepted keys: maxVolumes, maxBytes$/],
         ['auth.tokens[0].rol', /^unknown key; accepted keys: name, token, role, services$/],

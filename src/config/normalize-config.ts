@@ -60,6 +60,16 @@ export function normalizeConfig(input: NormalizeInput): NormalizedConfig {
 
   const claims = normalizeClaims(input);
 
+  const nodes = {
+    leaseMs: duration(problems, ['nodes', 'lease'], doc.nodes?.lease ?? CONFIG_DEFAULTS.nodeLease, 500),
+    graceMs: duration(problems, ['nodes', 'grace'], doc.nodes?.grace ?? CONFIG_DEFAULTS.nodeGrace, 0),
+    operationTimeoutMs: duration(problems, ['nodes', 'operationTimeout'], doc.nodes?.operationTimeout ?? CONFIG_DEFAULTS.nodeOperationTimeout, 100),
+    tokens: (doc.nodes?.tokens ?? []).map((t, i) => {
+      name(problems, ['nodes', 'tokens', i, 'name'], t.name, 'token name');
+      if (tokens.some((a) => a.token === t.token)) problems.add(['nodes', 'tokens', i, 'token'], 'is also an API token (auth.tokens)', 'a node token of its own');
+      return { name: t.name, token: t.token };
+    }),
+  };
   const frontDoors = {
     doc, problems, nameOf: input.nameOf, cwd: input.cwd, dataDir, serviceNames: services.map((s) => s.spec.name),
     server: server.address, libstorageRaw: input.libstorageRaw,
@@ -74,6 +84,7 @@ export function normalizeConfig(input: NormalizeInput): NormalizedConfig {
     placement,
     reconcile: { intervalMs, idempotencyTtlMs },
     claims,
+    nodes,
     libstorage: normalizeLibstorage(frontDoors),
     ...(osb ? { osb } : {}),
     docker: normalizeDocker(frontDoors),

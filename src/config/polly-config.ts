@@ -79,6 +79,8 @@ export interface PollyConfig {
   readonly reconcile: { readonly intervalMs: number; readonly idempotencyTtlMs: number };
   /** Claims made by accepting offers: default and longest TTL, and how often expired ones are released. */
   readonly claims: { readonly defaultTtlMs: number; readonly maxTtlMs: number; readonly expireIntervalMs: number };
+  /** Agents: node tokens, the lease a heartbeat renews, the grace before a fence. */
+  readonly nodes: NodesConfig;
   readonly libstorage: LibstorageConfig;
   /** The Open Service Broker front door; absent when no credentials are configured. */
   readonly osb?: OsbConfig;
@@ -87,6 +89,13 @@ export interface PollyConfig {
   readonly services: readonly ServiceSpec[];
   /** Things accepted but ignored or changed (mostly from the 2016 layout), as `path: message`. */
   readonly warnings: readonly string[];
+}
+
+export interface NodesConfig {
+  readonly leaseMs: number;
+  readonly graceMs: number;
+  readonly operationTimeoutMs: number;
+  readonly tokens: readonly { readonly name: string; readonly token: string }[];
 }
 
 /** Where a front door listens: a TCP address or a unix socket. */

@@ -104,6 +104,16 @@ export const ClaimsSchema = strict({
   expireInterval: Type.Optional(duration()),
 });
 
+export const NodesSchema = strict({
+  lease: Type.Optional(duration()),
+  grace: Type.Optional(duration()),
+  operationTimeout: Type.Optional(duration()),
+  tokens: Type.Optional(Type.Array(strict({
+    name: name(),
+    token: text(TOKEN_ACCEPTED, { minLength: 16, maxLength: 4096, pattern: '^[\\x21-\\x7e]+$', 'x-secret': true }),
+  }), { 'x-accepted': 'a list of node tokens, each with name and token' })),
+});
+
 export const LibstorageServiceSchema = strict({
   service: Type.Optional(name()),
   driver: Type.Optional(name()),
@@ -194,6 +204,7 @@ export const PollyFileSchema = strict({
   placement: Type.Optional(PlacementSchema),
   reconcile: Type.Optional(ReconcileSchema),
   claims: Type.Optional(ClaimsSchema),
+  nodes: Type.Optional(NodesSchema),
   libstorage: Type.Optional(LibstorageSchema),
   osb: Type.Optional(OsbSchema),
   docker: Type.Optional(DockerSchema),

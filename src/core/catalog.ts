@@ -63,11 +63,12 @@ export function listPools(ctx: CoreContext, caller: Caller, service?: string): P
   return names.filter((n) => mayUseService(caller, n)).flatMap((n) => serviceOf(ctx, n).ledger.pools.map(poolView));
 }
 
-/** Refreshes every pool's live capacity from its driver. */
-export async function refreshCapacity(ctx: CoreContext): Promise<void> {
+/** Refreshes every pool's live capacity from its driver (only the pools `only` picks, when given). */
+export async function refreshCapacity(ctx: CoreContext, only?: (pool: PoolState) => boolean): Promise<void> {
   for (const [name, ledger] of ctx.ledgers) {
     const driver = ctx.drivers.get(name)!;
     for (const pool of ledger.pools) {
+      if (only && !only(pool)) continue;
       try {
         const cap = await driver.capacity(pool.spec.name);
         pool.totalBytes = cap.totalBytes;

@@ -3,7 +3,7 @@ import { monotonicFactory } from 'ulid';
 const next = monotonicFactory();
 
 /** Opaque, unique, time-ordered ids: a kind prefix and a lowercase ULID ("vol-01j…"). */
-export function newId(kind: 'vol' | 'snap' | 'op' | 'clm'): string {
+export function newId(kind: 'vol' | 'snap' | 'op' | 'clm' | 'evt'): string {
   return `${kind}-${next().toLowerCase()}`;
 }
 

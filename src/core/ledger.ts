@@ -1,6 +1,6 @@
 import { PollyError } from './errors.js';
 import { keys } from './keys.js';
-import type { ServiceSpec, ServiceUsage } from './model.js';
+import type { PoolSpec, PoolUsage, ServiceSpec, ServiceUsage } from './model.js';
 import type { Store, TxnCompare, TxnOp } from './ports/store.js';
 import { PoolState, type UsageDelta } from './pool-state.js';
 import { poolId } from './keys.js';
@@ -68,6 +68,31 @@ export class ServiceLedger implements LedgerView {
 
   pool(id: string): PoolState | undefined {
     return this.byId.get(id);
+  }
+
+  /**
+   * Adds a pool at run time (a node's agent contributes it) and reads its usage record. A pool
+   * of the same name is replaced only when it belongs to the same node.
+   */
+  async addPool(spec: PoolSpec): Promise<PoolState> {
+    const id = poolId(this.spec.name, spec.name);
+    const existing = this.byId.get(id);
+    if (existing && existing.spec.node !== spec.node) {
+      throw new PollyError('ALREADY_EXISTS', `service ${this.spec.name} already has a pool ${spec.name}${existing.spec.node ? ` (of node ${existing.spec.node})` : ''}`, { pool: spec.name });
+    }
+    const state = new PoolState(id, this.spec.name, spec);
+    const rec = await this.store.get<PoolUsage>(keys.pool(id));
+    state.setUsage(rec?.value, rec?.revision ?? 0);
+    if (existing) {
+      state.totalBytes = existing.totalBytes;
+      state.backendFreeBytes = existing.backendFreeBytes;
+      this.pools[this.pools.indexOf(existing)] = state;
+    } else {
+      this.pools.push(state);
+    }
+    this.byId.set(id, state);
+    this.recountZones();
+    return state;
   }
 
   /** (Re)reads the usage records from the store. */

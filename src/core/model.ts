@@ -155,3 +155,49 @@ export interface Claim {
   readonly createdAt: number;
   readonly expiresAt: number;
 }
+
+/** Where a node stands: `ready` (lease held), `unreachable` (lease expired), `fenced` (attachments revoked), `recovering` (back after a fence or restart, cleaning up before it is ready). */
+export type NodeState = 'ready' | 'unreachable' | 'fenced' | 'recovering';
+
+/** A storage pool an agent contributes from its own configuration (node-local). */
+export interface NodePool {
+  readonly service: string;
+  readonly name: string;
+  readonly capacityBytes?: number;
+  readonly types: readonly string[];
+  readonly labels: Labels;
+  readonly zone?: string;
+}
+
+/** A host running an agent, one store record per node. */
+export interface NodeRecord {
+  readonly id: string;
+  readonly labels: Labels;
+  readonly state: NodeState;
+  /** No new attachments while cordoned. */
+  readonly cordoned: boolean;
+  readonly pools: readonly NodePool[];
+  /** Block devices and paths the node contributes (informational). */
+  readonly devices: readonly string[];
+  readonly agentVersion: string;
+  /** The in-process agent of a server (never leaves with its lease while the server runs). */
+  readonly inProcess: boolean;
+  readonly registeredAt: number;
+  /** Last heartbeat (or registration); the lease runs from here. */
+  readonly renewedAt: number;
+  readonly leaseMs: number;
+  /** Volumes revoked from the node by its last fence; the agent must release them before it is ready. */
+  readonly fencedVolumes: readonly string[];
+  readonly updatedAt: number;
+}
+
+/** One entry of the timeline of node and failover events. */
+export interface PollyEvent {
+  readonly id: string;
+  readonly at: number;
+  readonly type: string;
+  readonly nodeId?: string;
+  readonly volumeId?: string;
+  readonly message: string;
+  readonly details: Readonly<Record<string, unknown>>;
+}

@@ -31,6 +31,13 @@ import {
   type NodePublishInput, type NodeStageInput,
 } from './node-volumes.js';
 import type { OperationOptions } from './ports/storage-driver.js';
+import { EVENT_RETENTION_MS, listEvents, trimEvents, type EventFilter } from './events.js';
+import { DEFAULT_NODE_OPTIONS, NodeService, type NodeOptions } from './nodes.js';
+import { nodeOfPool } from './node-pools.js';
+import { NodeRoutedDriver } from './node-routed-driver.js';
+import { reconcileNodes, type NodeReconcileReport } from './node-reconcile.js';
+import { assertAdmin } from './access.js';
+import { noNodeChannel, type NodeChannel } from './ports/node-channel.js';
 import { capacityFor, type CapacityQuery } from './capacity.js';
 import { attachToNode, detachFromNode } from './controller-publish.js';
 import { InFlight } from './in-flight.js';
@@ -49,6 +56,9 @@ export interface CoreDeps {
   readonly offerFeed?: OfferFeedOptions;
   /** The local node id when this process does node-side work (in-process agent). */
   readonly nodeId?: string;
+  /** How node-side work reaches the nodes' agents (default: no agents). */
+  readonly nodeChannel?: NodeChannel;
+  readonly nodes?: NodeOptions;
 }
 
 /**
@@ -60,12 +70,15 @@ export class Polly {
   readonly operations: OperationTracker;
   /** Live offers per scheduler, for watchers. */
   readonly offerFeed: OfferFeed;
+  /** Nodes, leases, fencing and attach/detach through the nodes' agents. */
+  readonly nodes: NodeService;
   /** Operations in flight per volume/name, for front doors that must refuse a second one (CSI ABORTED). */
   readonly inFlight = new InFlight();
   lastReconcile?: ReconcileReport;
 
-  private constructor(ctx: CoreContext, feedOptions?: OfferFeedOptions) {
+  private constructor(ctx: CoreContext, nodes: NodeService, feedOptions?: OfferFeedOptions) {
     this.ctx = ctx;
+    this.nodes = nodes;
     this.operations = new OperationTracker(ctx.clock);
     this.offerFeed = new OfferFeed(ctx, feedOptions);
   }
@@ -75,10 +88,16 @@ export class Polly {
     const changes = new ChangeBus();
     const store = new NotifyingStore(deps.store, changes);
     const ledgers = new Map(deps.services.map((s) => [s.name, new ServiceLedger(s, store)]));
+    // Pools contributed by agents are served by their node (see node-routed-driver.ts).
+    let nodes: NodeService | undefined;
+    const drivers = new Map([...deps.drivers].map(([service, d]) => [service, new NodeRoutedDriver(
+      d, service, (pool) => nodeOfPool(ctx, service, pool),
+      (node, kind, volumeId, args) => nodes!.dispatch(node, kind, volumeId, args),
+    ) as StorageDriver]));
     const ctx: CoreContext = {
       store,
       services: new Map(deps.services.map((s) => [s.name, s])),
-      drivers: deps.drivers,
+      drivers,
       ledgers,
       placement: new Placement(createPlacementRegistry(), deps.placement),
       clock: deps.clock,
@@ -89,7 +108,8 @@ export class Polly {
     };
     for (const l of ledgers.values()) await l.load();
     await refreshCapacity(ctx);
-    return new Polly(ctx, deps.offerFeed);
+    nodes = new NodeService(ctx, deps.nodeChannel ?? noNodeChannel, deps.nodes ?? DEFAULT_NODE_OPTIONS);
+    return new Polly(ctx, nodes, deps.offerFeed);
   }
 
   createVolume = (caller: Caller, input: CreateVolumeInput, options?: CreateOptions) => createVolume(this.ctx, caller, input, options);
@@ -99,8 +119,13 @@ export class Polly {
   labelVolume = (caller: Caller, id: string, set?: Labels, remove?: readonly string[]) => labelVolume(this.ctx, caller, id, set, remove);
   offerVolume = (caller: Caller, id: string, schedulers: readonly string[]) => offerVolume(this.ctx, caller, id, schedulers);
   revokeVolume = (caller: Caller, id: string, schedulers: readonly string[]) => revokeVolume(this.ctx, caller, id, schedulers);
-  attachVolume = (caller: Caller, id: string, input: AttachInput) => attachToNode(this.ctx, caller, id, input);
-  detachVolume = (caller: Caller, id: string, nodeId: string) => detachFromNode(this.ctx, caller, id, nodeId);
+  attachVolume = (caller: Caller, id: string, input: AttachInput) => this.nodes.attach(caller, id, input);
+  detachVolume = (caller: Caller, id: string, nodeId: string) => this.nodes.detach(caller, id, nodeId);
+  listNodes = (caller: Caller) => this.nodes.listNodes(caller);
+  getNode = (caller: Caller, id: string) => this.nodes.getNode(caller, id);
+  cordonNode = (caller: Caller, id: string, cordoned: boolean) => this.nodes.cordonNode(caller, id, cordoned);
+  drainNode = (caller: Caller, id: string) => this.nodes.drainNode(caller, id);
+  listEvents = (caller: Caller, filter?: EventFilter, limit?: number, cursor?: string) => listEvents(this.ctx, caller, filter, limit, cursor);
   createSnapshot = (caller: Caller, input: CreateSnapshotInput, options?: OperationOptions) => createSnapshot(this.ctx, caller, input, options);
   getSnapshot = (caller: Caller, id: string) => getSnapshot(this.ctx, caller, id);
   listSnapshots = (caller: Caller, filter: SnapshotFilter, limit?: number, cursor?: string) => listSnapshots(this.ctx, caller, filter, limit, cursor);
@@ -147,9 +172,23 @@ export class Polly {
   listNodeVolumes = (caller: Caller) => listNodeVolumes(this.ctx, caller);
   reconcileNodeVolumes = (caller: Caller) => reconcileNodeVolumes(this.ctx, caller);
 
+  lastNodeReconcile?: NodeReconcileReport;
+
   async reconcile(options: ReconcileOptions): Promise<ReconcileReport> {
     this.lastReconcile = await reconcile(this.ctx, options);
+    this.lastNodeReconcile = await reconcileNodes(this.ctx, this.nodes).catch((err: unknown) => {
+      this.ctx.logger.error({ err }, 'node reconcile failed');
+      return this.lastNodeReconcile;
+    });
+    await trimEvents(this.ctx, this.ctx.clock.now() - EVENT_RETENTION_MS).catch((err: unknown) => this.ctx.logger.error({ err }, 'trimming events failed'));
     return this.lastReconcile;
+  }
+
+  /** `polly doctor`: the last passes (or a new one when `run`), with the nodes by state. */
+  async doctor(caller: Caller, run: boolean): Promise<{ reconcile: ReconcileReport | null; nodes: NodeReconcileReport | null }> {
+    assertAdmin(caller, 'running the doctor');
+    if (run) await this.reconcile({ intentAgeMs: 15 * 60_000, quiescent: false, idempotencyTtlMs: Number.MAX_SAFE_INTEGER });
+    return { reconcile: this.lastReconcile ?? null, nodes: this.lastNodeReconcile ?? null };
   }
 
   async close(): Promise<void> {

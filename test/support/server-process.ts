@@ -246,6 +246,13 @@ export async function startPollyServer(opts: StartOptions = {}): Promise<Running
   throw lastError!;
 }
 
+/** Starts `polly server` on a given port (e.g. again on the port of a server that stopped). */
+export async function startPollyServerOn(port: number, opts: StartOptions & { dataDir: string }): Promise<RunningServer> {
+  const configFile = join(opts.dataDir, 'config.yml');
+  if (opts.config !== undefined) writeFileSync(configFile, stringify(opts.config));
+  return startOn(port, opts.dataDir, opts.config !== undefined ? configFile : undefined, opts);
+}
+
 async function startOn(port: number, dataDir: string, configFile: string | undefined, opts: StartOptions): Promise<RunningServer> {
   const args = ['server', '--data-dir', dataDir, '--host', `${opts.listenHost ?? '127.0.0.1'}:${port}`];
   if (configFile !== undefined) args.push('--config', configFile);

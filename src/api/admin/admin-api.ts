@@ -7,6 +7,7 @@ import { registerMetrics } from './metrics.js';
 import type { AdminDeps } from './request-context.js';
 import { catalogRoutes } from './routes/catalog.js';
 import { legacyRoutes } from './routes/legacy-2016.js';
+import { nodeRoutes } from './routes/nodes.js';
 import { offerRoutes } from './routes/offers.js';
 import { snapshotRoutes } from './routes/snapshots.js';
 import { systemRoutes } from './routes/system.js';
@@ -84,6 +85,7 @@ export async function buildAdminApi(options: AdminApiOptions): Promise<FastifyIn
   catalogRoutes(app, options);
   offerRoutes(app, options);
   legacyRoutes(app, options);
+  nodeRoutes(app, options);
   for (const m of options.mounts ?? []) await app.register(async (scope) => m.plugin(scope), { prefix: m.prefix });
   app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.ready();

@@ -217,7 +217,7 @@ export function volumeCommands(program: Command, app: App): void {
     });
 }
 
-function oneVolumeId(arg: string | undefined, flag: string | undefined): string {
+export function oneVolumeId(arg: string | undefined, flag: string | undefined): string {
   if (arg !== undefined && flag !== undefined && arg !== flag) throw new UsageError(`two different volume ids given: "${arg}" and --volumeid "${flag}"`);
   const id = arg ?? flag;
   if (id === undefined || id === '') throw new UsageError('give the volume id: --volumeid <id> (or as an argument)');

@@ -7,7 +7,7 @@
 export interface NodeOperation {
   readonly opId: string;
   readonly nodeId: string;
-  readonly kind: 'attach' | 'detach' | 'stage' | 'unstage' | 'publish' | 'unpublish' | 'create' | 'delete';
+  readonly kind: 'attach' | 'detach' | 'stage' | 'unstage' | 'publish' | 'unpublish' | 'create' | 'delete' | 'capacity' | 'list' | 'inventory';
   readonly volumeId: string;
   readonly args: Readonly<Record<string, unknown>>;
 }
@@ -25,3 +25,9 @@ export interface NodeChannel {
   /** Nodes with a live connection. */
   connectedNodes(): readonly string[];
 }
+
+/** A channel with no agents (a server without the node channel): every dispatch fails as UNAVAILABLE. */
+export const noNodeChannel: NodeChannel = {
+  dispatch: (op) => Promise.resolve({ opId: op.opId, ok: false, error: { code: 'UNAVAILABLE', message: `node ${op.nodeId} has no connected agent` } }),
+  connectedNodes: () => [],
+};

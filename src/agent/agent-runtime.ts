@@ -1,0 +1,174 @@
+import type { NodePool, ServiceSpec } from '../core/model.js';
+import type { AgentHello } from '../core/nodes.js';
+import type { Logger } from '../core/ports/logger.js';
+import type { StorageDriver } from '../core/ports/storage-driver.js';
+import { NodeExecutor } from './node-executor.js';
+import type { AgentMessage, ServerMessage } from './protocol.js';
+
+/** A pool this agent contributes: the server's view plus the driver settings only the node knows. */
+export interface LocalPool extends NodePool {
+  /** Driver parameters of the pool on this node (e.g. the dir driver's path). */
+  readonly params: Readonly<Record<string, unknown>>;
+}
+
+export interface AgentOptions {
+  readonly nodeId: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly pools: readonly LocalPool[];
+  readonly devices: readonly string[];
+  readonly mountDir: string;
+  readonly version: string;
+  readonly inProcess: boolean;
+  /** Builds a driver for a service (the composition root passes the driver registry). */
+  readonly makeDriver: (spec: ServiceSpec) => StorageDriver;
+  readonly logger: Logger;
+  /** Unmount everything when the lease cannot be renewed (off for the in-process agent). */
+  readonly selfFence: boolean;
+}
+
+export type Send = (message: AgentMessage) => void;
+
+/**
+ * The agent's side of one connection, independent of the transport: hello → welcome (the
+ * server's services) → report of what the kernel holds → operations and heartbeats. Between
+ * connections it keeps its drivers and its op results (so replays get the same answer).
+ *
+ * Self-fencing: when no heartbeat was acknowledged for a lease plus half the grace period, the
+ * server is about to fence this node; the agent unmounts and releases everything first, so it
+ * never writes to a volume the server gives to another node.
+ */
+export class AgentRuntime {
+  readonly executor: NodeExecutor;
+  private drivers = new Map<string, StorageDriver>();
+  private specsKey = '';
+  private send: Send | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private seq = 0;
+  private readonly sentAt = new Map<number, number>();
+  private lastAckAt = Date.now();
+  private lease = { leaseMs: 10_000, graceMs: 5_000 };
+  private fenceTimer: NodeJS.Timeout | undefined;
+  private fencing: Promise<void> | undefined;
+  state = 'disconnected';
+
+  constructor(private readonly options: AgentOptions) {
+    this.executor = new NodeExecutor(options.mountDir, () => this.drivers, options.logger);
+    if (options.selfFence) {
+      this.fenceTimer = setInterval(() => this.checkSelfFence(), 250);
+      this.fenceTimer.unref();
+    }
+  }
+
+  hello(): AgentHello {
+    const o = this.options;
+    return {
+      nodeId: o.nodeId, labels: o.labels, devices: o.devices, version: o.version, inProcess: o.inProcess,
+      pools: o.pools.map(({ params: _params, ...pool }) => pool),
+    };
+  }
+
+  /** A connection opened. */
+  connected(send: Send): void {
+    this.send = send;
+    this.state = 'connecting';
+    send({ t: 'hello', hello: this.hello() });
+  }
+
+  /** The connection closed. */
+  disconnected(): void {
+    this.send = undefined;
+    this.state = 'disconnected';
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
+  }
+
+  async handle(message: ServerMessage): Promise<void> {
+    const send = this.send;
+    if (!send) return;
+    switch (message.t) {
+      case 'welcome': {
+        this.lease = { leaseMs: message.leaseMs, graceMs: message.graceMs };
+        this.lastAckAt = Date.now();
+        await this.buildDrivers(message.services);
+        if (this.fencing) await this.fencing;
+        const attached = await this.executor.attached();
+        this.state = 'recovering';
+        send({ t: 'report', attached });
+        if (this.heartbeat) clearInterval(this.heartbeat);
+        this.heartbeat = setInterval(() => this.beat(), message.heartbeatMs);
+        this.heartbeat.unref();
+        return;
+      }
+      case 'hbAck': {
+        const at = this.sentAt.get(message.seq);
+        if (at !== undefined) this.lastAckAt = Math.max(this.lastAckAt, at);
+        for (const s of this.sentAt.keys()) if (s <= message.seq) this.sentAt.delete(s);
+        return;
+      }
+      case 'state':
+        this.state = message.state;
+        this.options.logger.info({ state: message.state }, message.message);
+        return;
+      case 'op': {
+        send({ t: 'ack', opId: message.op.opId });
+        const result = await this.executor.run(message.op);
+        this.send?.({ t: 'result', result });
+        return;
+      }
+      case 'error':
+        this.options.logger.warn({ code: message.code }, `server: ${message.message}`);
+        return;
+    }
+  }
+
+  private beat(): void {
+    const seq = ++this.seq;
+    this.sentAt.set(seq, Date.now());
+    this.send?.({ t: 'hb', seq });
+  }
+
+  private checkSelfFence(): void {
+    if (this.fencing || this.drivers.size === 0) return;
+    if (Date.now() - this.lastAckAt < this.lease.leaseMs + this.lease.graceMs / 2) return;
+    this.fencing = (async () => {
+      try {
+        const released = await this.executor.releaseAll();
+        if (released.length > 0) this.options.logger.warn({ released }, 'lease not renewed: released every volume of this node (self-fence)');
+      } catch (err) {
+        this.options.logger.error({ err }, 'self-fence: releasing volumes failed');
+      } finally {
+        this.fencing = undefined;
+        this.lastAckAt = Date.now();
+      }
+    })();
+  }
+
+  private async buildDrivers(services: readonly ServiceSpec[]): Promise<void> {
+    const key = JSON.stringify(services);
+    if (key === this.specsKey) return;
+    const next = new Map<string, StorageDriver>();
+    for (const spec of services) {
+      // The node's own pools join the service with the driver settings only the node knows.
+      const own = this.options.pools.filter((p) => p.service === spec.name).map((p) => ({
+        name: p.name, ...(p.capacityBytes === undefined ? {} : { capacityBytes: p.capacityBytes }), overcommit: 1,
+        ...(p.zone === undefined ? {} : { zone: p.zone }), node: this.options.nodeId, types: p.types, labels: p.labels, maxIops: 0, params: p.params,
+      }));
+      const pools = [...spec.pools.filter((p) => !own.some((o) => o.name === p.name)), ...own];
+      try {
+        next.set(spec.name, this.options.makeDriver({ ...spec, pools }));
+      } catch (err) {
+        this.options.logger.error({ err, service: spec.name }, 'cannot build the driver of a service on this node');
+      }
+    }
+    const old = this.drivers;
+    this.drivers = next;
+    this.specsKey = key;
+    for (const d of old.values()) await d.close().catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    if (this.fenceTimer) clearInterval(this.fenceTimer);
+    for (const d of this.drivers.values()) await d.close().catch(() => undefined);
+  }
+}
