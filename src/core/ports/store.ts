@@ -2,8 +2,9 @@
  * Store port: a revisioned key/value catalog.
  *
  * Contract (checked by src/store/store-contract.ts against every implementation):
- * - Every successful transaction bumps the store's global revision by exactly one; each key it
- *   puts gets that revision as its `revision` (etcd's mod_revision). Revisions are > 0.
+ * - Every successful transaction that changes something bumps the store's global revision by
+ *   exactly one; each key it puts gets that revision as its `revision` (etcd's mod_revision).
+ *   Revisions are > 0. (A transaction that changes nothing may leave the revision as it is.)
  * - `txn` is atomic: either every compare holds and every op is applied, or nothing is applied.
  *   A compare with `revision: 0` means "the key must not exist".
  * - `list` returns keys with the given prefix in ascending byte order, at most `limit` of them,
@@ -55,6 +56,11 @@ export interface TxnResult {
 
 export const MAX_LIST_LIMIT = 10_000;
 
+/** A change seen by a watch (stores shared by several processes offer them). */
+export type StoreEvent =
+  | { readonly type: 'put'; readonly key: string; readonly value: unknown; readonly revision: number }
+  | { readonly type: 'delete'; readonly key: string; readonly revision: number };
+
 export interface Store {
   /** A short name of the implementation, e.g. "sqlite" or "etcd". */
   readonly kind: string;
@@ -67,5 +73,15 @@ export interface Store {
   ready(): Promise<boolean>;
   /** Removes every key under the prefix (used by `polly store erase`); returns how many. */
   erase(prefix: string): Promise<number>;
+  /**
+   * The most ops (and compares) one transaction may carry; unlimited when absent. Writers that
+   * batch (the ledger) keep their transactions within it.
+   */
+  readonly maxTxnOps?: number;
+  /**
+   * Present on stores that other processes write too: calls `onEvent` for every change under
+   * `prefix` after `fromRevision`, in revision order, until the returned function is called.
+   */
+  watch?(prefix: string, fromRevision: number, onEvent: (event: StoreEvent) => void): () => Promise<void>;
   close(): Promise<void>;
 }

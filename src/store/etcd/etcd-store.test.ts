@@ -1,0 +1,82 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { PollyError } from '../../core/errors.js';
+import type { StoreEvent } from '../../core/ports/store.js';
+import { storeContract } from '../store-contract.js';
+import { bytePrefixEnd } from './byte-prefix-end.js';
+import { EtcdStore } from './etcd-store.js';
+import { startEtcdCluster, type EtcdCluster } from './testing/etcd-cluster.js';
+
+// One real single-member etcd for this file; the contract suite and the tests below use their
+// own key prefixes on it.
+const cluster: Promise<EtcdCluster> = startEtcdCluster();
+const opened: EtcdStore[] = [];
+const open = async (prefix = '/polly-contract/') => {
+  const store = EtcdStore.open({ endpoints: (await cluster).endpoints, prefix, maxTxnOps: 1024, timeoutMs: 3000 });
+  opened.push(store);
+  return store;
+};
+
+storeContract('etcd', () => open(), async () => {
+  for (const s of opened) await s.close();
+});
+
+describe('EtcdStore', () => {
+  after(async () => {
+    for (const s of opened) await s.close();
+    await (await cluster).stop();
+  });
+
+  it('keeps to its prefix: two prefixes never see each other', async () => {
+    const a = await open('/tenant-a/');
+    const b = await open('/tenant-b/');
+    await a.txn({ compares: [], ops: [{ type: 'put', key: 'k', value: 'a' }] });
+    assert.equal(await b.get('k'), undefined);
+    assert.equal(await b.count(''), 0);
+    assert.equal(await b.erase(''), 0);
+    assert.equal((await a.get('k'))?.value, 'a');
+  });
+
+  it('refuses a transaction larger than maxTxnOps with INVALID_ARGUMENT', async () => {
+    const small = EtcdStore.open({ endpoints: (await cluster).endpoints, prefix: '/small/', maxTxnOps: 2 });
+    opened.push(small);
+    const ops = ['a', 'b', 'c'].map((key) => ({ type: 'put' as const, key, value: 1 }));
+    await assert.rejects(small.txn({ compares: [], ops }), (e: unknown) => e instanceof PollyError && e.code === 'INVALID_ARGUMENT' && /maxTxnOps/.test(e.message));
+    assert.equal(await small.count(''), 0);
+  });
+
+  it('watch reports puts and deletes under its prefix after a revision, in order', async () => {
+    const store = await open('/watch/');
+    const start = await store.txn({ compares: [], ops: [{ type: 'put', key: 'w/before', value: 0 }] });
+    const seen: StoreEvent[] = [];
+    const stop = store.watch('w/', start.revision, (e) => seen.push(e));
+    const r1 = await store.txn({ compares: [], ops: [{ type: 'put', key: 'w/a', value: { n: 1 } }, { type: 'put', key: 'x/ignored', value: 1 }] });
+    const r2 = await store.txn({ compares: [], ops: [{ type: 'delete', key: 'w/a' }] });
+    const deadline = Date.now() + 5000;
+    while (seen.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await stop();
+    assert.deepEqual(seen, [
+      { type: 'put', key: 'w/a', value: { n: 1 }, revision: r1.revision },
+      { type: 'delete', key: 'w/a', revision: r2.revision },
+    ]);
+  });
+
+  it('an unreachable cluster fails fast with a retryable UNAVAILABLE', async () => {
+    const dead = EtcdStore.open({ endpoints: ['http://127.0.0.1:1'], timeoutMs: 1000 });
+    const t0 = Date.now();
+    await assert.rejects(dead.txn({ compares: [], ops: [{ type: 'put', key: 'k', value: 1 }] }), (e: unknown) => e instanceof PollyError && e.code === 'UNAVAILABLE' && e.retryable);
+    await assert.rejects(dead.get('k'), (e: unknown) => e instanceof PollyError && e.code === 'UNAVAILABLE');
+    assert.equal(await dead.ready(), false);
+    assert.ok(Date.now() - t0 < 10_000);
+    await dead.close();
+  });
+});
+
+describe('bytePrefixEnd', () => {
+  it('increments the last byte below 0xff', () => {
+    assert.deepEqual(bytePrefixEnd(Buffer.from('a/')), Buffer.from('a0'));
+    assert.deepEqual(bytePrefixEnd(Buffer.from([0x61, 0xff, 0xff])), Buffer.from([0x62]));
+    assert.deepEqual(bytePrefixEnd(Buffer.from([0xff])), Buffer.from([0]));
+    assert.deepEqual(bytePrefixEnd(Buffer.alloc(0)), Buffer.from([0]));
+  });
+});
