@@ -10,7 +10,11 @@ import { Polly } from './core/polly.js';
 import { systemClock } from './core/ports/clock.js';
 import type { StorageDriver } from './core/ports/storage-driver.js';
 import { createDriver, createDriverRegistry } from './drivers/registry.js';
-import { SqliteStore } from './store/sqlite/sqlite-store.js';
+import { runLeaderLoops, RUNTIME_INTENT_AGE_MS } from './core/background-loops.js';
+import type { Leadership } from './core/ports/leadership.js';
+import { EtcdLeadership } from './store/etcd/etcd-leadership.js';
+import { EtcdStore } from './store/etcd/etcd-store.js';
+import { openStore } from './store/open-store.js';
 import { VERSION } from './version.js';
 
 /**
@@ -48,12 +52,20 @@ export async function startServer(opts: ServerStartOptions): Promise<void> {
   }
   mkdirSync(config.server.dataDir, { recursive: true, mode: 0o750 });
 
-  const store = SqliteStore.open(config.store.path);
+  const store = openStore(config.store);
   const registry = createDriverRegistry();
   const drivers = new Map<string, StorageDriver>(config.services.map((s) => [s.name, createDriver(registry, s)]));
   const polly = await Polly.open({ store, services: config.services, drivers, placement: config.placement, clock: systemClock, logger });
-  const startup = await polly.reconcile({ intentAgeMs: 0, quiescent: true, idempotencyTtlMs: config.reconcile.idempotencyTtlMs });
-  logger.info({ finished: startup.finished.length, rolledBack: startup.rolledBack.length, unmanaged: startup.unmanaged.length }, 'start-up reconcile done');
+  // One of several replicas (etcd): the elected leader runs the background loops (D41).
+  let leadership: Leadership | undefined;
+  if (store instanceof EtcdStore && config.store.type === 'etcd') {
+    const candidate = `${config.server.nodeId}/${process.pid}/${Math.random().toString(36).slice(2, 8)}`;
+    leadership = new EtcdLeadership(store.client, store.prefix, config.store.leaseTtlMs / 1000, candidate, logger);
+    polly.leadership = leadership;
+  } else {
+    const startup = await polly.reconcile({ intentAgeMs: 0, quiescent: true, idempotencyTtlMs: config.reconcile.idempotencyTtlMs });
+    logger.info({ finished: startup.finished.length, rolledBack: startup.rolledBack.length, unmanaged: startup.unmanaged.length }, 'start-up reconcile done');
+  }
 
   const tls = config.server.tls;
   const app = await buildAdminApi({
@@ -64,14 +76,18 @@ export async function startServer(opts: ServerStartOptions): Promise<void> {
   await app.listen({ host: config.server.host, port: config.server.port });
   logger.info({ host: config.server.host, port: config.server.port, tls: Boolean(tls), dataDir: config.server.dataDir, config: config.source }, 'polly server listening');
 
-  const loops = [
-    setInterval(() => void polly.refreshCapacity(), 30_000),
-    setInterval(() => {
+  const loops = [setInterval(() => void polly.refreshCapacity(), 30_000)];
+  if (leadership !== undefined) {
+    leadership.start((signal) => runLeaderLoops(polly, {
+      reconcileIntervalMs: config.reconcile.intervalMs, idempotencyTtlMs: config.reconcile.idempotencyTtlMs, intentAgeMs: RUNTIME_INTENT_AGE_MS, logger,
+    }, signal));
+  } else {
+    loops.push(setInterval(() => {
       // Runtime passes leave young intents alone: their requests may still be running.
-      void polly.reconcile({ intentAgeMs: 15 * 60_000, quiescent: false, idempotencyTtlMs: config.reconcile.idempotencyTtlMs })
+      void polly.reconcile({ intentAgeMs: RUNTIME_INTENT_AGE_MS, quiescent: false, idempotencyTtlMs: config.reconcile.idempotencyTtlMs })
         .catch((err: unknown) => logger.error({ err }, 'reconcile failed'));
-    }, config.reconcile.intervalMs),
-  ];
+    }, config.reconcile.intervalMs));
+  }
   for (const t of loops) t.unref();
 
   await new Promise<void>((resolve) => {
@@ -87,6 +103,7 @@ export async function startServer(opts: ServerStartOptions): Promise<void> {
       }, config.server.shutdownTimeoutMs);
       force.unref();
       app.close()
+        .then(() => leadership?.close())
         .then(() => polly.close())
         .then(() => store.close())
         .catch((err: unknown) => logger.error({ err }, 'error during shutdown'))

@@ -9,6 +9,7 @@ export const keys = {
   pool: (poolId: string) => `pools/${poolId}`,
   pools: 'pools/',
   serviceUsage: (service: string) => `service-usage/${service}`,
+  serviceUsages: 'service-usage/',
   idempotency: (caller: string, key: string) => `idempotency/${caller}/${key}`,
   idempotencies: 'idempotency/',
 } as const;

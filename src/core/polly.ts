@@ -1,10 +1,12 @@
 import type { CoreContext } from './context.js';
 import { ServiceLedger } from './ledger.js';
+import { followUsage } from './usage-watch.js';
 import type { Caller, ServiceSpec } from './model.js';
 import { OperationTracker } from './operations.js';
 import { Placement, type PlacementOptions } from './placement/placement.js';
 import { createPlacementRegistry } from './placement/registry.js';
 import type { Clock } from './ports/clock.js';
+import type { Leadership } from './ports/leadership.js';
 import type { Logger } from './ports/logger.js';
 import type { Store } from './ports/store.js';
 import type { StorageDriver } from './ports/storage-driver.js';
@@ -37,6 +39,8 @@ export class Polly {
   readonly ctx: CoreContext;
   readonly operations: OperationTracker;
   lastReconcile?: ReconcileReport;
+  /** Set when this is one of several replicas (see /v1/version). */
+  leadership?: Leadership;
 
   private constructor(ctx: CoreContext) {
     this.ctx = ctx;
@@ -54,10 +58,17 @@ export class Polly {
       clock: deps.clock,
       logger: deps.logger,
     };
+    // A store shared with other replicas: follow their usage writes, watching before loading so
+    // nothing falls between the load and the watch.
+    const stopWatches = deps.store.watch === undefined ? [] : await followUsage(deps.store, [...ledgers.values()]);
     for (const l of ledgers.values()) await l.load();
     await refreshCapacity(ctx);
-    return new Polly(ctx);
+    const polly = new Polly(ctx);
+    polly.stopWatches = stopWatches;
+    return polly;
   }
+
+  private stopWatches: (() => Promise<void>)[] = [];
 
   createVolume = (caller: Caller, input: CreateVolumeInput, options?: CreateOptions) => createVolume(this.ctx, caller, input, options);
   getVolume = (caller: Caller, id: string) => getVolume(this.ctx, caller, id);
@@ -86,6 +97,7 @@ export class Polly {
   }
 
   async close(): Promise<void> {
+    await Promise.allSettled(this.stopWatches.map((stop) => stop()));
     for (const d of this.ctx.drivers.values()) await d.close();
   }
 }

@@ -79,9 +79,10 @@ export interface Store {
    */
   readonly maxTxnOps?: number;
   /**
-   * Present on stores that other processes write too: calls `onEvent` for every change under
-   * `prefix` after `fromRevision`, in revision order, until the returned function is called.
+   * Present on stores that other processes write too: resolves once a watch on `prefix` is in
+   * place; from then on calls `onEvent` for every change under it, in revision order (resuming
+   * after reconnects), until the function it resolved to is called.
    */
-  watch?(prefix: string, fromRevision: number, onEvent: (event: StoreEvent) => void): () => Promise<void>;
+  watch?(prefix: string, onEvent: (event: StoreEvent) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }

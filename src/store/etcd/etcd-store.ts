@@ -173,28 +173,19 @@ export class EtcdStore implements Store {
     }
   }
 
-  /**
-   * Calls `onEvent` for every change under `prefix` after `fromRevision` (exclusive), in
-   * revision order, until the returned function is called. The watch reconnects by itself and
-   * resumes where it stopped.
-   */
-  watch(prefix: string, fromRevision: number, onEvent: (event: StoreEvent) => void): () => Promise<void> {
+  /** See Store.watch: the etcd watch resumes from its last revision after a reconnect. */
+  async watch(prefix: string, onEvent: (event: StoreEvent) => void): Promise<() => Promise<void>> {
     this.assertOpen();
     const p = this.full(checkPrefix(prefix));
-    let stopped = false;
-    let watcher: { cancel(): Promise<void> } | undefined;
-    const handle = { cancel: async () => { stopped = true; await watcher?.cancel(); } };
+    const watcher = await this.call(() => this.client.watch().prefix(p).create());
+    watcher.on('put', (kv) => onEvent({ type: 'put', key: this.strip(kv.key), value: JSON.parse(kv.value.toString('utf8')) as unknown, revision: Number(kv.mod_revision) }));
+    watcher.on('delete', (kv) => onEvent({ type: 'delete', key: this.strip(kv.key), revision: Number(kv.mod_revision) }));
+    watcher.on('error', () => undefined); // the client's watch manager reconnects with backoff
+    const handle = { cancel: () => watcher.cancel() };
     this.watchers.add(handle);
-    void this.client.watch().prefix(p).startRevision(String(fromRevision + 1)).create().then((w) => {
-      watcher = w;
-      if (stopped) return void w.cancel();
-      w.on('put', (kv) => onEvent({ type: 'put', key: this.strip(kv.key), value: JSON.parse(kv.value.toString('utf8')) as unknown, revision: Number(kv.mod_revision) }));
-      w.on('delete', (kv) => onEvent({ type: 'delete', key: this.strip(kv.key), revision: Number(kv.mod_revision) }));
-      w.on('error', () => undefined); // the watch manager reconnects with backoff
-    }, () => undefined);
     return async () => {
       this.watchers.delete(handle);
-      await handle.cancel();
+      await watcher.cancel();
     };
   }
 
