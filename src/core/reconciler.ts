@@ -40,6 +40,8 @@ export interface ReconcileOptions {
   readonly idempotencyTtlMs: number;
 }
 
+const LISTING_MARGIN_MS = 60_000;
+
 type Listing = Map<string, Set<string>>; // pool id → backend ids present (undefined when listing failed)
 
 /**
@@ -69,6 +71,10 @@ export async function reconcile(ctx: CoreContext, options: ReconcileOptions): Pr
 
   const volumes = await all<Volume>(ctx, keys.volumes);
   const old = (t: number) => startedAt - t >= options.intentAgeMs;
+  // A volume committed after the listing began may be missing from it: only records older than
+  // the listing (with a margin for other replicas' clocks) are checked against it, unless
+  // nothing is in flight.
+  const settled = (t: number) => options.quiescent || t < startedAt - LISTING_MARGIN_MS;
   for (const { value: v } of volumes) {
     try {
       if (v.status === 'creating' && old(v.updatedAt)) {
@@ -83,7 +89,7 @@ export async function reconcile(ctx: CoreContext, options: ReconcileOptions): Pr
       } else if (v.status === 'deleting' && old(v.updatedAt)) {
         await finishDelete(ctx, v);
         report.deleted.push(v.id);
-      } else if ((v.status === 'available' || v.status === 'attached') && present(v.pool, v.backendId) === false) {
+      } else if ((v.status === 'available' || v.status === 'attached') && settled(v.updatedAt) && present(v.pool, v.backendId) === false) {
         const reason = 'backend volume is missing';
         await ctx.store.txn({ compares: [], ops: [{ type: 'put', key: keys.volume(v.id), value: transition(v, 'error', ctx.clock.now(), reason) }] });
         report.missingBackend.push(v.id);

@@ -29,6 +29,7 @@ export function etcdError(e: unknown): PollyError {
   if (e instanceof GRPCInvalidArgumentError || /too many operations|request is too large|message larger than max/i.test(message)) {
     return new PollyError('INVALID_ARGUMENT', `etcd rejected the request: ${message}`, details, { cause: e });
   }
-  const what = e instanceof GRPCDeadlineExceededError ? 'etcd did not answer in time' : `etcd: ${message}`;
+  const what = e instanceof GRPCDeadlineExceededError ? 'etcd did not answer in time'
+    : neverSent(e) ? 'etcd is unreachable' : `etcd: ${message}`;
   return new PollyError('UNAVAILABLE', `store unavailable (${what}); a write is applied whole or not at all: retry`, details, { cause: e, retryable: true });
 }

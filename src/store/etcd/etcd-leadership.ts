@@ -19,6 +19,7 @@ export class EtcdLeadership implements Leadership {
   private closed = false;
   private leaderName?: string;
   private retry?: NodeJS.Timeout;
+  private quiet = false;
 
   constructor(
     client: Etcd3,
@@ -57,16 +58,21 @@ export class EtcdLeadership implements Leadership {
     this.campaign = campaign;
     campaign.on('elected', () => {
       if (this.closed || this.campaign !== campaign) return;
+      this.quiet = false;
       this.current = new AbortController();
       this.leaderName = this.candidate;
       this.logger.info({ candidate: this.candidate }, 'elected leader: running the background loops');
       lead(this.current.signal);
     });
+    let failed = false;
+    // The listener stays for the campaign's whole life: an 'error' without one would crash.
     campaign.on('error', (err: unknown) => {
-      if (this.campaign !== campaign) return;
+      if (failed || this.campaign !== campaign) return;
+      failed = true;
       this.stepDown('campaign failed');
-      this.logger.warn({ err, candidate: this.candidate }, 'leader election: campaign failed; campaigning again');
-      campaign.removeAllListeners();
+      // Once per outage at warn level; the retries every RETRY_MS go to debug.
+      (this.quiet ? this.logger.debug : this.logger.warn).call(this.logger, { err, candidate: this.candidate }, 'leader election: campaign failed; campaigning again');
+      this.quiet = true;
       void campaign.resign().catch(() => undefined);
       this.retry = setTimeout(() => this.campaignOnce(lead), RETRY_MS);
       this.retry.unref();
@@ -94,7 +100,7 @@ export class EtcdLeadership implements Leadership {
         observer.on('change', (name: string | undefined) => {
           this.leaderName = name;
         });
-        await new Promise<void>((resolve) => observer.once('error', () => resolve()));
+        await new Promise<void>((resolve) => observer.on('error', () => resolve()));
         await observer.cancel().catch(() => undefined);
       } catch {
         // etcd unreachable: look again shortly
