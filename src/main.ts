@@ -15,6 +15,7 @@ import type { Leadership } from './core/ports/leadership.js';
 import { EtcdLeadership } from './store/etcd/etcd-leadership.js';
 import { EtcdStore } from './store/etcd/etcd-store.js';
 import { openStore } from './store/open-store.js';
+import { runMigration } from './store/store-spec.js';
 import { VERSION } from './version.js';
 
 /**
@@ -22,7 +23,7 @@ import { VERSION } from './version.js';
  * front doors) and wires them to core.
  */
 export async function main(argv: string[]): Promise<void> {
-  const code = await runCli(argv, undefined, { startServer });
+  const code = await runCli(argv, undefined, { startServer, migrateStore: runMigration });
   if (code !== 0) process.exitCode = code;
 }
 
