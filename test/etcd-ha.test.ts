@@ -46,6 +46,12 @@ async function assertConsistent(server: RunningServer, service: string, pool: st
   return volumes;
 }
 
+/** Waits until the replica's cached pool view matches its catalog, then returns the volumes. */
+async function settled(server: RunningServer, service: string, pool: string): Promise<any[]> {
+  await waitUntil(async () => Boolean(await assertConsistent(server, service, pool)), 10_000, `${server.url}: pool view matches the records`).catch(() => undefined);
+  return assertConsistent(server, service, pool);
+}
+
 after(cleanup);
 
 describe('three replicas on a 3-member etcd cluster', LONG, () => {
@@ -96,7 +102,7 @@ describe('three replicas on a 3-member etcd cluster', LONG, () => {
       const views = await Promise.all(replicas.map(async (r) => (await api(r, 'GET', '/v1/pools?service=burst')).body.items[0]));
       return views.every((p) => p.volumes === 100 && p.provisionedBytes === 100 * GiB && p.reservedBytes === 0);
     }, 5000, 'every replica sees 100 volumes in the pool');
-    for (const r of replicas) assert.equal((await assertConsistent(r, 'burst', 'p1')).length, 100);
+    for (const r of replicas) assert.equal((await settled(r, 'burst', 'p1')).length, 100);
     // The next create is refused on every replica, whichever did the last write.
     for (const [i, r] of replicas.entries()) assert.equal((await api(r, 'POST', '/v1/volumes', { service: 'burst', name: `extra-${i}`, size: '1Gi' })).status, 507);
   });
@@ -135,7 +141,7 @@ describe('three replicas on a 3-member etcd cluster', LONG, () => {
     assert.ok(outcomes.some((o) => o.outcome.lost), 'some requests went to the dead leader');
 
     for (const r of survivors) {
-      const volumes = await assertConsistent(r, 'load', 'p1');
+      const volumes = await settled(r, 'load', 'p1');
       const byName = new Map(volumes.map((v) => [v.name, v]));
       for (const { name, outcome } of acknowledged) {
         const v = byName.get(name);
@@ -205,12 +211,10 @@ describe('three replicas on a 3-member etcd cluster', LONG, () => {
 
     const { leader } = await waitForLeader(replicas, 20_000);
     assert.ok(leader);
-    // Nothing half-written: usage matches the records, every name record has its volume and back.
-    await waitUntil(async () => {
-      const views = await Promise.all(replicas.map(async (r) => (await api(r, 'GET', '/v1/pools?service=load')).body.items[0].volumes));
-      return new Set(views).size === 1;
-    }, 10_000, 'replicas agree on the pool');
-    const volumes = await assertConsistent(replicas[0]!, 'load', 'p1');
+    // Nothing half-written: usage matches the records on every replica (once its watch caught
+    // up), every name record has its volume and back.
+    for (const r of replicas) await settled(r, 'load', 'p1');
+    const volumes = await settled(replicas[0]!, 'load', 'p1');
     const store = await listAll<{ key: string; value: any }>(replicas[0]!, '/v1/store?prefix=volume-names/load/&limit=10000');
     assert.deepEqual(store.map((r) => r.value.id).sort(), volumes.map((v) => v.id).sort());
     for (const o of outcomes.filter((x) => x.outcome.status === 201)) {

@@ -1,4 +1,4 @@
-import { ConsecutiveBreaker, circuitBreaker, handleWhen, noop } from 'cockatiel';
+import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, noop, type IBackoff } from 'cockatiel';
 import { Etcd3, type IKeyValue, type IOptions } from 'etcd3';
 import { PollyError, invalid } from '../../core/errors.js';
 import type {
@@ -64,6 +64,9 @@ export class EtcdStore implements Store {
       faultHandling: {
         global: noop,
         host: () => circuitBreaker(handleWhen(isConnectionError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(2) }),
+        // Watches (the replicas' cache feeds) come back within a second of etcd's return.
+        // (etcd3 types this as a backoff but uses it as the factory its own default is.)
+        watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 1000 }) as unknown as IBackoff<unknown>,
       },
       ...(options.tls ? { credentials: { rootCertificate: options.tls.ca ?? Buffer.alloc(0), ...(options.tls.key ? { privateKey: options.tls.key } : {}), ...(options.tls.cert ? { certChain: options.tls.cert } : {}) } } : {}),
       ...(options.auth ? { auth: { username: options.auth.username, password: options.auth.password } } : {}),
