@@ -28,21 +28,20 @@ const reserve = (bytes: number): Planner<string> => {
 };
 
 /** A real store that declares a transaction limit and records every transaction's size. */
-class LimitedStore implements Store {
-  readonly kind = 'limited';
-  readonly sizes: number[] = [];
-  constructor(private readonly inner: Store, readonly maxTxnOps: number) {}
-  get = <T>(k: string) => this.inner.get<T>(k);
-  getMany = <T>(k: readonly string[]) => this.inner.getMany<T>(k);
-  list = <T>(p: string, o?: Parameters<Store['list']>[1]) => this.inner.list<T>(p, o);
-  count = (p: string) => this.inner.count(p);
-  ready = () => this.inner.ready();
-  erase = (p: string) => this.inner.erase(p);
-  close = () => this.inner.close();
-  txn(r: TxnRequest): Promise<TxnResult> {
-    this.sizes.push(Math.max(r.compares.length, r.ops.length));
-    return this.inner.txn(r);
-  }
+function limited(inner: Store, maxTxnOps: number, sizes: number[]): Store {
+  return new Proxy(inner, {
+    get(target, prop) {
+      if (prop === 'maxTxnOps') return maxTxnOps;
+      if (prop === 'txn') {
+        return (r: TxnRequest): Promise<TxnResult> => {
+          sizes.push(Math.max(r.compares.length, r.ops.length));
+          return target.txn(r);
+        };
+      }
+      const value: unknown = Reflect.get(target, prop);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
 }
 
 describe('ServiceLedger with other writers (real SQLite store)', () => {
@@ -101,13 +100,14 @@ describe('ServiceLedger with other writers (real SQLite store)', () => {
   });
 
   it('keeps every transaction within the store\'s maxTxnOps, usage records included', async () => {
-    const store = new LimitedStore(open(), 9);
+    const sizes: number[] = [];
+    const store = limited(open(), 9, sizes);
     const ledger = new ServiceLedger(spec, store);
     await ledger.load();
     const ids = await Promise.all(Array.from({ length: 40 }, () => ledger.submit(reserve(GiB))));
     assert.equal(new Set(ids).size, 40);
-    assert.ok(store.sizes.every((n) => n <= 9), `transaction sizes ${store.sizes.join(',')}`);
-    assert.ok(store.sizes.length >= 40 / 3, 'split into several batches');
+    assert.ok(sizes.every((n) => n <= 9), `transaction sizes ${sizes.join(',')}`);
+    assert.ok(sizes.length >= 40 / 3, 'split into several batches');
     assert.equal(ledger.pools[0]!.reservedBytes, 40 * GiB);
     assert.equal(await store.count('work/'), 40);
   });
