@@ -61,7 +61,7 @@ export async function startServer(opts: ServerStartOptions): Promise<void> {
   let leadership: Leadership | undefined;
   if (store instanceof EtcdStore && config.store.type === 'etcd') {
     const candidate = `${config.server.nodeId}/${process.pid}/${Math.random().toString(36).slice(2, 8)}`;
-    leadership = new EtcdLeadership(store.client, store.prefix, config.store.leaseTtlMs / 1000, candidate, logger);
+    leadership = new EtcdLeadership(store.client, store.coordinationPrefix, config.store.leaseTtlMs / 1000, candidate, logger);
     polly.leadership = leadership;
   } else {
     const startup = await polly.reconcile({ intentAgeMs: 0, quiescent: true, idempotencyTtlMs: config.reconcile.idempotencyTtlMs });

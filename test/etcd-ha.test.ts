@@ -184,6 +184,10 @@ describe('three replicas on a 3-member etcd cluster', LONG, () => {
     await waitUntil(async () => outcomes.filter((o) => o.phase === 'down').length >= 12, 60_000, 'requests while etcd is down');
     for (const r of replicas) {
       assert.equal((await api(r, 'GET', '/readyz')).status, 503, 'not ready without etcd');
+      // Pools are answered from the replica's memory, marked as possibly stale.
+      const pools = await api(r, 'GET', '/v1/pools');
+      assert.equal(pools.status, 200);
+      assert.match(pools.headers.get('warning') ?? '', /^110 .*may be stale/);
       const res = await api(r, 'POST', '/v1/volumes', { service: 'load', name: 'while-down', size: '1Mi' });
       assert.equal(res.status, 503);
       const err = assertEnvelope(res);
@@ -220,6 +224,7 @@ describe('three replicas on a 3-member etcd cluster', LONG, () => {
     for (const o of outcomes.filter((x) => x.outcome.status === 201)) {
       assert.equal(volumes.find((v) => v.id === o.outcome.body.id)?.status, 'available');
     }
+    for (const r of replicas) assert.equal((await api(r, 'GET', '/v1/pools')).headers.get('warning'), null, 'fresh again');
   });
 });
 

@@ -67,8 +67,8 @@ describe('store.type: etcd', () => {
       /^store\.path: is a sqlite setting/,
     ]) assert.ok(problems.some((p) => expected.test(p)), `${String(expected)} in\n${problems.join('\n')}`);
     assert.ok(!e.message.includes('very-secret-password'));
-    const schema = box.fail({ configFile: box.write('schema.yml', 'store: { type: etcd, endpoints: a:1, maxTxnOps: 2, auth: { username: u, password: 7 } }\n') });
-    assert.deepEqual(schema.problems.map((p) => p.path).sort(), ['store.auth.password', 'store.maxTxnOps']);
+    const schema = box.fail({ configFile: box.write('schema.yml', 'store: { type: etcd, endpoints: a:1, maxTxnOps: 2, prefix: /no-slash, auth: { username: u, password: 7 } }\n') });
+    assert.deepEqual(schema.problems.map((p) => p.path).sort(), ['store.auth.password', 'store.maxTxnOps', 'store.prefix']);
   });
 
   test('etcd settings with the sqlite store are refused', () => {

@@ -64,7 +64,7 @@ export const StoreSchema = strict({
   path: Type.Optional(text('a file path (relative paths resolve against server.dataDir)', { minLength: 1 })),
   // etcd only (see docs/configuration.md):
   endpoints: Type.Optional(Type.Unsafe<string | string[]>({ type: ['array', 'string'], items: { type: 'string' }, 'x-accepted': ETCD_ENDPOINTS_ACCEPTED })),
-  prefix: Type.Optional(text('a key prefix such as /polly/ (1-256 printable characters)', { minLength: 1, maxLength: 256, pattern: '^[\\x21-\\x7e]+$' })),
+  prefix: Type.Optional(text('a key prefix ending with "/", such as /polly/ (1-256 printable characters)', { minLength: 1, maxLength: 256, pattern: '^[\\x21-\\x7e]*/$' })),
   tls: Type.Optional(strict({
     ca: Type.Optional(text('the path of a PEM CA certificate file', { minLength: 1 })),
     cert: Type.Optional(text('the path of a PEM client certificate file', { minLength: 1 })),

@@ -74,6 +74,11 @@ export interface Store {
   /** Removes every key under the prefix (used by `polly store erase`); returns how many. */
   erase(prefix: string): Promise<number>;
   /**
+   * Present on networked stores: false while the last request failed because the backend was
+   * unreachable (true again after the next success). Answers from caches may be stale then.
+   */
+  reachable?(): boolean;
+  /**
    * The most ops (and compares) one transaction may carry; unlimited when absent. Writers that
    * batch (the ledger) keep their transactions within it.
    */

@@ -6,7 +6,7 @@ const RETRY_MS = 500;
 
 /**
  * Leader election on etcd (the etcd3 client's election recipe): each replica campaigns with a
- * lease of `ttlSeconds`; the oldest live campaign key under `<prefix>election/` leads. A leader
+ * lease of `ttlSeconds`; the oldest live campaign key under `<prefix>leader/` leads. A leader
  * that dies stops renewing its lease, the key goes when the lease expires (after at most
  * `ttlSeconds`) and the next campaign is elected. A leader that loses its lease (etcd
  * unreachable for longer than the TTL) steps down at once and campaigns again.
@@ -21,6 +21,7 @@ export class EtcdLeadership implements Leadership {
   private retry?: NodeJS.Timeout;
   private quiet = false;
 
+  /** `prefix`: a key prefix of its own, outside the store's data (EtcdStore.coordinationPrefix). */
   constructor(
     client: Etcd3,
     prefix: string,
@@ -28,7 +29,7 @@ export class EtcdLeadership implements Leadership {
     readonly candidate: string,
     private readonly logger: Logger,
   ) {
-    this.election = client.namespace(prefix).election('election', ttlSeconds);
+    this.election = client.namespace(prefix).election('leader', ttlSeconds);
   }
 
   start(lead: (signal: AbortSignal) => void): void {

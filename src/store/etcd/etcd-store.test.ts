@@ -37,6 +37,17 @@ describe('EtcdStore', () => {
     assert.equal((await a.get('k'))?.value, 'a');
   });
 
+  it('keeps coordination keys beside the data prefix, out of reach of erase and count', async () => {
+    const store = await open('/coord/');
+    assert.equal(store.coordinationPrefix, '/coord.election/');
+    await store.client.put('/coord.election/leader/x').value('me');
+    assert.equal(await store.count(''), 0);
+    await store.erase('');
+    assert.equal(await store.client.get('/coord.election/leader/x').string(), 'me');
+    await store.client.delete().key('/coord.election/leader/x');
+    assert.throws(() => EtcdStore.open({ endpoints: ['http://127.0.0.1:1'], prefix: '/no-slash' }), (e: unknown) => e instanceof PollyError && e.code === 'INVALID_ARGUMENT');
+  });
+
   it('refuses a transaction larger than maxTxnOps with INVALID_ARGUMENT', async () => {
     const small = EtcdStore.open({ endpoints: (await cluster).endpoints, prefix: '/small/', maxTxnOps: 2 });
     opened.push(small);

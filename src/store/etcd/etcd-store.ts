@@ -24,6 +24,7 @@ export interface EtcdStoreOptions {
 
 export const DEFAULT_ETCD_PREFIX = '/polly/';
 const DEFAULT_TIMEOUT_MS = 5000;
+const PREFIX = /^[\x21-\x7e]{0,255}\/$/;
 const DEFAULT_MAX_TXN_OPS = 128;
 
 /**
@@ -39,6 +40,7 @@ export class EtcdStore implements Store {
   readonly maxTxnOps: number;
   readonly prefix: string;
   private closed = false;
+  private lastReachable = true;
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly watchers = new Set<{ cancel(): Promise<void> }>();
 
@@ -54,6 +56,7 @@ export class EtcdStore implements Store {
   /** Connects lazily: the first call reaches the cluster (see `ready()`). */
   static open(options: EtcdStoreOptions): EtcdStore {
     if (!Array.isArray(options.endpoints) || options.endpoints.length === 0) throw invalid('store.endpoints', 'must list at least one etcd client URL');
+    if (options.prefix !== undefined && !PREFIX.test(options.prefix)) throw invalid('store.prefix', `${JSON.stringify(options.prefix)} must end with "/" (printable ASCII, at most 256 characters)`);
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const clientOptions: IOptions = {
       hosts: [...options.endpoints],
@@ -76,6 +79,14 @@ export class EtcdStore implements Store {
 
   private full(key: string): Buffer {
     return Buffer.from(this.prefix + key, 'utf8');
+  }
+
+  /**
+   * Where coordination keys (the leader election) live: beside the data prefix, never under it,
+   * so `erase('')`, `count('')` and migrations never touch them (`/polly/` → `/polly.election/`).
+   */
+  get coordinationPrefix(): string {
+    return `${this.prefix.slice(0, -1)}.election/`;
   }
 
   private strip(key: Buffer): string {
@@ -166,6 +177,10 @@ export class EtcdStore implements Store {
     return Number(res.deleted);
   }
 
+  reachable(): boolean {
+    return this.lastReachable;
+  }
+
   async ready(): Promise<boolean> {
     if (this.closed) return false;
     try {
@@ -209,10 +224,15 @@ export class EtcdStore implements Store {
     const p = (async () => {
       for (let attempt = 1; ; attempt++) {
         try {
-          return await fn();
+          const result = await fn();
+          this.lastReachable = true;
+          return result;
         } catch (e) {
           const again = attempt <= this.members && isConnectionError(e) && (!write || neverSent(e));
-          if (!again) throw etcdError(e);
+          if (again) continue;
+          const error = etcdError(e);
+          if (error.code === 'UNAVAILABLE' && error.retryable) this.lastReachable = false;
+          throw error;
         }
       }
     })();
