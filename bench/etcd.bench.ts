@@ -1,7 +1,7 @@
 import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { startEtcdCluster, type EtcdCluster } from '../src/store/etcd/testing/etcd-cluster.js';
-import { startReplicas, waitForLeader } from '../test/support/etcd-replicas.js';
+import { startReplicas, uniquePrefix, waitForLeader } from '../test/support/etcd-replicas.js';
 import { cleanup, startPollyServer, tempDir, type RunningServer } from '../test/support/server-process.js';
 import { percentile, record } from './results.js';
 
@@ -70,7 +70,9 @@ try {
   for (const members of [1, 3] as const) {
     etcd = await startEtcdCluster({ members });
     for (const n of [1, 3]) {
-      const replicas = await startReplicas({ endpoints: etcd.endpoints, replicas: n, services: services(join(tempDir('bench-etcd'), 'p1')), timeout: '5s' });
+      const prefix = uniquePrefix('bench');
+      const pool = join(tempDir('bench-etcd'), 'p1');
+      const replicas = await startReplicas({ endpoints: etcd.endpoints, replicas: n, services: services(pool), timeout: '5s', prefix });
       lines.push(await measure(`etcd (${members} member${members > 1 ? 's' : ''}), ${n} replica${n > 1 ? 's' : ''}`, replicas));
       if (members === 3 && n === 3) {
         const times: number[] = [];
@@ -83,7 +85,7 @@ try {
           await waitForLeader(live, 20_000);
           times.push(performance.now() - t0);
           // Keep three replicas: start a fresh one for the next round.
-          live.push(...(await startReplicas({ endpoints: etcd.endpoints, replicas: 1, services: services(join(tempDir('bench-etcd'), 'p1')) })));
+          live.push(...(await startReplicas({ endpoints: etcd.endpoints, replicas: 1, services: services(pool), prefix })));
         }
         times.sort((a, b) => a - b);
         lines.push(`leader failover (SIGKILL of the leader until another replica leads; lease TTL 2 s), ${FAILOVERS} runs: median ${(percentile(times, 50) / 1000).toFixed(2)} s, max ${(times[times.length - 1]! / 1000).toFixed(2)} s (target < 5 s)`);

@@ -154,6 +154,11 @@ describe('three replicas on a 3-member etcd cluster', LONG, () => {
     }
     const dirs = new Set(listDir(join(shared, 'load', 'volumes')));
     for (const { outcome } of acknowledged) assert.ok(dirs.has(outcome.body.backendId ?? outcome.body.id), 'backend volume exists');
+    // No backend volume without a record, and none shared by two records.
+    const records = await listAll(survivors[0]!, '/v1/volumes?service=load');
+    const backendIds = records.map((v) => v.backendId ?? v.id);
+    assert.equal(new Set(backendIds).size, backendIds.length);
+    for (const d of dirs) assert.ok(backendIds.includes(d), `backend volume ${d} has a record`);
   });
 
   it('etcd stopped during load: writes fail fast with a retryable 503, nothing half-written; all recover when it returns', async () => {

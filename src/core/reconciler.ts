@@ -185,8 +185,9 @@ async function fixUsage(ctx: CoreContext, fixed: string[]): Promise<void> {
 
 async function expireIdempotency(ctx: CoreContext, before: number): Promise<number> {
   const stale = (await all<{ createdAt: number }>(ctx, keys.idempotencies)).filter((r) => r.value.createdAt < before);
-  for (let i = 0; i < stale.length; i += 500) {
-    await ctx.store.txn({ compares: [], ops: stale.slice(i, i + 500).map((r) => ({ type: 'delete' as const, key: r.key })) });
+  const chunk = Math.min(500, ctx.store.maxTxnOps ?? 500);
+  for (let i = 0; i < stale.length; i += chunk) {
+    await ctx.store.txn({ compares: [], ops: stale.slice(i, i + chunk).map((r) => ({ type: 'delete' as const, key: r.key })) });
   }
   return stale.length;
 }

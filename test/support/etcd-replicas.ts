@@ -9,6 +9,8 @@ export interface ReplicaSetOptions {
   /** Services as in the config file; pool paths should point at a directory all replicas share. */
   readonly services: Record<string, unknown>;
   readonly timeout?: string;
+  /** The etcd key prefix (default: a new unique one); replicas of one set must share it. */
+  readonly prefix?: string;
 }
 
 export interface Version {
@@ -21,7 +23,7 @@ export interface Version {
 export const uniquePrefix = (what: string): string => `/polly-test-${what}-${process.pid}-${Date.now().toString(36)}/`;
 
 export async function startReplicas(options: ReplicaSetOptions): Promise<RunningServer[]> {
-  const prefix = uniquePrefix('replicas');
+  const prefix = options.prefix ?? uniquePrefix('replicas');
   const config = {
     store: { type: 'etcd', endpoints: [...options.endpoints], prefix, leaseTtl: '2s', timeout: options.timeout ?? '2s', maxTxnOps: 1024 },
     services: options.services,
@@ -44,11 +46,12 @@ export async function versionOf(server: RunningServer): Promise<Version | undefi
 /** Waits until exactly one of `servers` says it leads; returns it and how long that took. */
 export async function waitForLeader(servers: readonly RunningServer[], timeoutMs = 15_000): Promise<{ leader: RunningServer; ms: number }> {
   const t0 = Date.now();
+  let versions: (Version | undefined)[] = [];
   while (Date.now() - t0 < timeoutMs) {
-    const versions = await Promise.all(servers.map(versionOf));
+    versions = await Promise.all(servers.map(versionOf));
     const leading = servers.filter((_, i) => versions[i]?.leading === true);
     if (leading.length === 1) return { leader: leading[0]!, ms: Date.now() - t0 };
     await new Promise((r) => setTimeout(r, 25));
   }
-  throw new Error(`no replica leads after ${timeoutMs} ms`);
+  throw new Error(`not exactly one replica leads after ${timeoutMs} ms: ${JSON.stringify(versions)}`);
 }
