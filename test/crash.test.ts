@@ -77,9 +77,9 @@ describe('SIGKILL during 200 concurrent creates, then restart', { timeout: 300_0
   const acknowledged = new Map<string, { id: string; size: number }>(); // name → volume
   const repairs: number[] = [];
 
-  // The moments: right after the first answer, after ~50 answers, once ~150 new volumes are on
-  // disk (answers come in bursts, as commits are grouped, so the late moment is read from the disk).
-  const moments: Moment[] = [{ answers: 1 }, { answers: 50 }, { dirsOnDisk: 150 }];
+  // The moments: right after the first answer, once ~60 and ~150 new volumes are on disk
+  // (answers come in bursts, as commits are grouped, so later moments are read from the disk).
+  const moments: Moment[] = [{ answers: 1 }, { dirsOnDisk: 60 }, { dirsOnDisk: 150 }];
   for (const [round, moment] of moments.entries()) {
     it(`round ${round + 1}: kill ${describeMoment(moment)}, restart, everything is consistent`, { timeout: 120_000 }, async (t) => {
       const server = await startPollyServer({ dataDir });

@@ -2,6 +2,7 @@ import { serviceOf, type CoreContext } from './context.js';
 import { asPollyError } from './errors.js';
 import { keys } from './keys.js';
 import type { Snapshot, Volume } from './model.js';
+import type { StorageDriver } from './ports/storage-driver.js';
 import type { StoreRecord } from './ports/store.js';
 import { finishSnapshotDelete } from './snapshots.js';
 import { commitCreate, rollbackCreate } from './volume-create.js';
@@ -61,7 +62,7 @@ export async function reconcile(ctx: CoreContext, options: ReconcileOptions): Pr
     for (const pool of ledger.pools) {
       try {
         if (options.quiescent) report.cleaned += await driver.cleanup(pool.spec.name);
-        listing.set(pool.id, new Set((await driver.list(pool.spec.name)).map((b) => b.backendId)));
+        listing.set(pool.id, await backendIds(driver, pool.spec.name));
       } catch (e) {
         fail(`listing pool ${pool.id}`, e);
       }
@@ -69,13 +70,12 @@ export async function reconcile(ctx: CoreContext, options: ReconcileOptions): Pr
   }
   const present = (pool: string, backendId: string): boolean | undefined => listing.get(pool)?.has(backendId);
 
-  const volumes = await all<Volume>(ctx, keys.volumes);
   const old = (t: number) => startedAt - t >= options.intentAgeMs;
   // A volume committed after the listing began may be missing from it: only records older than
   // the listing (with a margin for other replicas' clocks) are checked against it, unless
   // nothing is in flight.
   const settled = (t: number) => options.quiescent || t < startedAt - LISTING_MARGIN_MS;
-  for (const { value: v } of volumes) {
+  await forEachRecord<Volume>(ctx, keys.volumes, async ({ value: v }) => {
     try {
       if (v.status === 'creating' && old(v.updatedAt)) {
         const there = present(v.pool, v.backendId);
@@ -97,10 +97,9 @@ export async function reconcile(ctx: CoreContext, options: ReconcileOptions): Pr
     } catch (e) {
       fail(`volume ${v.id}`, e);
     }
-  }
+  });
 
-  const snapshots = await all<Snapshot>(ctx, keys.snapshots);
-  for (const { value: s } of snapshots) {
+  await forEachRecord<Snapshot>(ctx, keys.snapshots, async ({ value: s }) => {
     try {
       if (s.status === 'creating' && old(s.createdAt)) {
         if (present(s.pool, s.backendId) === true) {
@@ -117,31 +116,34 @@ export async function reconcile(ctx: CoreContext, options: ReconcileOptions): Pr
     } catch (e) {
       fail(`snapshot ${s.id}`, e);
     }
-  }
+  });
 
   const known = new Set<string>();
-  for (const r of await all<Volume | Snapshot>(ctx, keys.volumes)) known.add(`${r.value.pool}\0${r.value.backendId}`);
-  for (const r of await all<Volume | Snapshot>(ctx, keys.snapshots)) known.add(`${r.value.pool}\0${r.value.backendId}`);
+  const counts = new UsageCount();
+  await forEachRecord<Volume>(ctx, keys.volumes, ({ value: v }) => {
+    known.add(`${v.pool}\0${v.backendId}`);
+    counts.add(v);
+  });
+  await forEachRecord<Snapshot>(ctx, keys.snapshots, ({ value: s }) => void known.add(`${s.pool}\0${s.backendId}`));
+  // What has no record is unmanaged, unless it went away meanwhile (a delete finished after the
+  // listing): pools with candidates are listed once more and only what is still there counts.
   for (const [name, ledger] of ctx.ledgers) {
     const driver = ctx.drivers.get(name)!;
     for (const pool of ledger.pools) {
-      if (!listing.has(pool.id)) continue; // listing failed above, already reported
+      const ids = listing.get(pool.id);
+      if (!ids) continue; // listing failed above, already reported
+      const candidates = [...ids].filter((backendId) => !known.has(`${pool.id}\0${backendId}`));
+      if (candidates.length === 0) continue;
       try {
-        listing.set(pool.id, new Set((await driver.list(pool.spec.name)).map((b) => b.backendId)));
+        const still = await backendIds(driver, pool.spec.name);
+        for (const backendId of candidates) if (still.has(backendId)) report.unmanaged.push({ service: name, pool: pool.spec.name, backendId });
       } catch (e) {
         fail(`listing pool ${pool.id}`, e);
       }
     }
   }
-  for (const [poolId, ids] of listing) {
-    for (const backendId of ids) {
-      if (known.has(`${poolId}\0${backendId}`)) continue;
-      const [service] = [...ctx.ledgers].find(([, l]) => l.pool(poolId))!;
-      report.unmanaged.push({ service, pool: serviceOf(ctx, service).ledger.pool(poolId)!.spec.name, backendId });
-    }
-  }
 
-  if (options.quiescent) await fixUsage(ctx, report.usageFixed);
+  if (options.quiescent) await fixUsage(ctx, counts, report.usageFixed);
   report.idempotencyExpired = await expireIdempotency(ctx, startedAt - options.idempotencyTtlMs);
 
   const done: ReconcileReport = { ...report, finishedAt: ctx.clock.now() };
@@ -151,31 +153,55 @@ export async function reconcile(ctx: CoreContext, options: ReconcileOptions): Pr
   return done;
 }
 
-async function all<T>(ctx: CoreContext, prefix: string): Promise<StoreRecord<T>[]> {
-  const out: StoreRecord<T>[] = [];
-  let after: string | undefined;
-  do {
-    const page = await ctx.store.list<T>(prefix, { limit: 5000, ...(after ? { after } : {}) });
-    out.push(...page.records);
-    after = page.next;
-  } while (after);
-  return out;
+async function backendIds(driver: StorageDriver, pool: string): Promise<Set<string>> {
+  const entries = driver.listIds ? await driver.listIds(pool) : await driver.list(pool);
+  return new Set(entries.map((b) => b.backendId));
 }
 
-/** Recounts pool and service usage from the volume records and writes what differs. */
-async function fixUsage(ctx: CoreContext, fixed: string[]): Promise<void> {
-  const volumes = await all<Volume>(ctx, keys.volumes);
+/** Visits every record under a prefix a page at a time, so memory stays flat however many there are. */
+async function forEachRecord<T>(ctx: CoreContext, prefix: string, visit: (record: StoreRecord<T>) => unknown): Promise<void> {
+  let after: string | undefined;
+  do {
+    const page = await ctx.store.list<T>(prefix, { limit: 1000, ...(after ? { after } : {}) });
+    for (const r of page.records) await visit(r);
+    after = page.next;
+  } while (after);
+}
+
+interface PoolCount {
+  reservedBytes: number;
+  provisionedBytes: number;
+  volumes: number;
+}
+
+/** Usage recounted from the volume records: per pool, and per service. */
+class UsageCount {
+  readonly pools = new Map<string, PoolCount>();
+  readonly services = new Map<string, { volumes: number; bytes: number }>();
+
+  add(v: Volume): void {
+    let pool = this.pools.get(v.pool);
+    if (!pool) this.pools.set(v.pool, (pool = { reservedBytes: 0, provisionedBytes: 0, volumes: 0 }));
+    if (v.status === 'creating') pool.reservedBytes += v.sizeBytes;
+    else pool.provisionedBytes += v.sizeBytes;
+    pool.volumes++;
+    let service = this.services.get(v.service);
+    if (!service) this.services.set(v.service, (service = { volumes: 0, bytes: 0 }));
+    service.volumes++;
+    service.bytes += v.sizeBytes;
+  }
+}
+
+/** Writes the recounted usage where the bookkeeping differs. */
+async function fixUsage(ctx: CoreContext, counts: UsageCount, fixed: string[]): Promise<void> {
   for (const [name, ledger] of ctx.ledgers) {
     await ledger.load();
-    const mine = volumes.filter((r) => r.value.service === name).map((r) => r.value);
     const pools = ledger.pools.map((pool) => {
-      const vs = mine.filter((v) => v.pool === pool.id);
-      const reserved = vs.filter((v) => v.status === 'creating').reduce((s, v) => s + v.sizeBytes, 0);
-      const provisioned = vs.filter((v) => v.status !== 'creating').reduce((s, v) => s + v.sizeBytes, 0);
-      return { pool, delta: { reservedBytes: reserved - pool.reservedBytes, provisionedBytes: provisioned - pool.provisionedBytes, volumes: vs.length - pool.volumes } };
+      const c = counts.pools.get(pool.id) ?? { reservedBytes: 0, provisionedBytes: 0, volumes: 0 };
+      return { pool, delta: { reservedBytes: c.reservedBytes - pool.reservedBytes, provisionedBytes: c.provisionedBytes - pool.provisionedBytes, volumes: c.volumes - pool.volumes } };
     }).filter(({ delta }) => delta.reservedBytes !== 0 || delta.provisionedBytes !== 0 || delta.volumes !== 0);
-    const bytes = mine.reduce((s, v) => s + v.sizeBytes, 0);
-    const service = { volumes: mine.length - ledger.usage.volumes, bytes: bytes - ledger.usage.bytes };
+    const mine = counts.services.get(name) ?? { volumes: 0, bytes: 0 };
+    const service = { volumes: mine.volumes - ledger.usage.volumes, bytes: mine.bytes - ledger.usage.bytes };
     if (pools.length === 0 && service.volumes === 0 && service.bytes === 0) continue;
     await ledger.submit(() => ({ pools, service, result: () => undefined }));
     fixed.push(...pools.map((p) => p.pool.id));
@@ -184,10 +210,11 @@ async function fixUsage(ctx: CoreContext, fixed: string[]): Promise<void> {
 }
 
 async function expireIdempotency(ctx: CoreContext, before: number): Promise<number> {
-  const stale = (await all<{ createdAt: number }>(ctx, keys.idempotencies)).filter((r) => r.value.createdAt < before);
+  const stale: string[] = [];
+  await forEachRecord<{ createdAt: number }>(ctx, keys.idempotencies, (r) => void (r.value.createdAt < before && stale.push(r.key)));
   const chunk = Math.min(500, ctx.store.maxTxnOps ?? 500);
   for (let i = 0; i < stale.length; i += chunk) {
-    await ctx.store.txn({ compares: [], ops: stale.slice(i, i + chunk).map((r) => ({ type: 'delete' as const, key: r.key })) });
+    await ctx.store.txn({ compares: [], ops: stale.slice(i, i + chunk).map((key) => ({ type: 'delete' as const, key })) });
   }
   return stale.length;
 }

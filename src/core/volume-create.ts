@@ -74,11 +74,11 @@ export async function createVolume(ctx: CoreContext, caller: Caller, input: Crea
 
     const now = ctx.clock.now();
     const id = newId('vol');
-    let intent: Volume;
+    let intent: { volume: Volume; revision: number };
     try {
       intent = await ledger.submit((view) => {
         const plan = planReservation(ctx, caller, view, resolved, id, now, fingerprint, idemKey);
-        return { ...plan, result: () => plan.volume };
+        return { ...plan, result: (revision) => ({ volume: plan.volume, revision }) };
       });
     } catch (e) {
       if (e instanceof StaleWriteError) continue; // the name (or key) was taken meanwhile: look again
@@ -89,18 +89,18 @@ export async function createVolume(ctx: CoreContext, caller: Caller, input: Crea
     try {
       made = await driver.create(
         {
-          volumeId: id, pool: ledger.pool(intent.pool)!.spec.name, sizeBytes: resolved.sizeBytes,
+          volumeId: id, pool: ledger.pool(intent.volume.pool)!.spec.name, sizeBytes: resolved.sizeBytes,
           parameters: resolved.parameters,
           ...(resolved.source ? { source: { kind: resolved.source.kind, ref: resolved.source.ref } } : {}),
         },
         options,
       );
     } catch (e) {
-      await rollbackCreate(ctx, intent, idemKey ? keys.idempotency(caller.name, idemKey) : undefined).catch((re) =>
+      await rollbackCreate(ctx, intent.volume, idemKey ? keys.idempotency(caller.name, idemKey) : undefined).catch((re) =>
         ctx.logger.error({ err: re, volumeId: id }, 'rollback of a failed create failed; the reconciler will retry'));
       throw backendError(`creating volume ${input.name}`, e);
     }
-    const volume = await commitCreate(ctx, intent, made.backendId);
+    const volume = await commitCreate(ctx, intent.volume, made.backendId, intent.revision);
     ctx.logger.info({ volumeId: id, service: spec.name, pool: volume.pool, size: volume.sizeBytes }, 'volume created');
     return { volume, created: true };
   }
@@ -250,10 +250,13 @@ function planReservation(
   };
 }
 
-/** Marks a created volume available and turns its reservation into provisioned bytes. */
-export async function commitCreate(ctx: CoreContext, intent: Volume, backendId: string): Promise<Volume> {
+/**
+ * Marks a created volume available and turns its reservation into provisioned bytes. `revision`
+ * is the intent's, when the caller wrote it; the compare below catches any change since.
+ */
+export async function commitCreate(ctx: CoreContext, intent: Volume, backendId: string, revision?: number): Promise<Volume> {
   const { ledger } = serviceOf(ctx, intent.service);
-  const current = await loadVolume(ctx, intent.id);
+  const current = revision === undefined ? await loadVolume(ctx, intent.id) : { value: intent, revision };
   if (!current || current.value.status !== 'creating') {
     throw new PollyError('CONFLICT', `volume ${intent.id} changed while it was being created`, { volumeId: intent.id });
   }

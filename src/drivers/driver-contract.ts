@@ -93,6 +93,10 @@ export function driverContract(name: string, setup: () => Promise<DriverContract
           assert.equal(found.sizeBytes, v.sizeBytes);
         }
         assert.equal(snap?.kind ?? 'snapshot', 'snapshot');
+        if (driver.listIds) {
+          const key = (e: { kind: string; backendId: string; pool: string }) => `${e.kind} ${e.pool} ${e.backendId}`;
+          assert.deepEqual((await driver.listIds(pool)).map(key).sort(), listed.map(key).sort(), 'listIds names what list names');
+        }
       }));
 
     it('deletes idempotently', () =>

@@ -1042,6 +1042,11 @@ withHarness('2016 /admin routes', {
     assertBadField(await call(h(), 'POST', '/admin/volumes', { service: 'default', name: 'x', size: 'big' }), 'size');
     assertBadField(await call(h(), 'POST', '/admin/volumes', { service: 'default', name: 'x', size: 0 }), 'size');
     assertBadField(await call(h(), 'POST', '/admin/volumes', { service: 'default', name: '../x' }), 'name');
+    // Core checks these under its own names; the 2016 client hears its own field names.
+    const badType = await call(h(), 'POST', '/admin/volumes', { service: 'default', name: 'x', volumeType: 'a/b' });
+    assertBadField(badType, 'volumeType');
+    assert.match(badType.body.error.message, /^volumeType: /);
+    assertBadField(await call(h(), 'POST', '/admin/volumes', { service: 'default', name: 'x', availabilityZone: '../z' }), 'availabilityZone');
   });
 
   it('GET /admin/volumes and GET /admin/volumes/{volumeID}', async () => {

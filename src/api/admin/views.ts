@@ -5,18 +5,17 @@ import type { ServiceView } from '../../core/catalog.js';
 
 const iso = (t: number): string => new Date(t).toISOString();
 
-/** A volume as /v1 shows it (sizes in bytes). */
+/**
+ * A volume as /v1 shows it (sizes in bytes). Absent optional fields stay `undefined`, which both
+ * the response serializer and JSON.stringify leave out; a flat literal keeps listing cheap.
+ */
 export function volumeView(v: Volume) {
   return {
-    id: v.id, name: v.name, service: v.service, pool: v.pool, size: v.sizeBytes,
-    ...(v.type !== undefined ? { type: v.type } : {}), iops: v.iops,
-    ...(v.zone !== undefined ? { zone: v.zone } : {}), ...(v.networkName !== undefined ? { networkName: v.networkName } : {}),
-    labels: v.labels, fields: v.fields, parameters: v.parameters, status: v.status,
-    ...(v.reason !== undefined ? { reason: v.reason } : {}),
-    schedulers: v.schedulers, ...(v.createdBy !== undefined ? { createdBy: v.createdBy } : {}),
-    attachments: v.attachments.map((a) => ({ ...a, attachedAt: iso(a.attachedAt) })),
-    ...(v.source ? { source: v.source } : {}),
-    createdAt: iso(v.createdAt), updatedAt: iso(v.updatedAt),
+    id: v.id, name: v.name, service: v.service, pool: v.pool, size: v.sizeBytes, type: v.type, iops: v.iops,
+    zone: v.zone, networkName: v.networkName, labels: v.labels, fields: v.fields, parameters: v.parameters,
+    status: v.status, reason: v.reason, schedulers: v.schedulers, createdBy: v.createdBy,
+    attachments: v.attachments.length === 0 ? [] : v.attachments.map((a) => ({ ...a, attachedAt: iso(a.attachedAt) })),
+    source: v.source, createdAt: iso(v.createdAt), updatedAt: iso(v.updatedAt),
   };
 }
 

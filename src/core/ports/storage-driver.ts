@@ -77,6 +77,11 @@ export interface StorageDriver {
   expand(ref: BackendRef, sizeBytes: number, options?: OperationOptions): Promise<BackendVolume>;
   /** Every volume and snapshot in the pool, managed or not (for reconciliation and adoption). */
   list(pool: string, options?: OperationOptions): Promise<BackendVolume[]>;
+  /**
+   * Like `list` without sizes, for drivers whose `list` costs work per entry (e.g. reading
+   * metadata); the reconciler only needs to know what is there. Optional: `list` is used instead.
+   */
+  listIds?(pool: string, options?: OperationOptions): Promise<(BackendRef & { readonly kind: 'volume' | 'snapshot' })[]>;
   /** Bytes used by a volume on the backend, when known. */
   usage(ref: BackendRef, options?: OperationOptions): Promise<number | undefined>;
   /** Removes leftovers of interrupted operations (e.g. half-made copies); returns how many. */

@@ -409,6 +409,24 @@ describe('DirDriver', () => {
       assert.equal((await stat(path.join(root, '.meta'))).mode & 0o777, 0o700);
     }));
 
+  it('lists a volume whose metadata file is torn, measuring the tree instead, and keeps listing the rest', () =>
+    withFixture(async ({ root, driver, pool, pathOf }) => {
+      const torn = await driver.create({ volumeId: newId('vol'), pool, sizeBytes: 3 * MiB, parameters: {} });
+      const fine = await driver.create({ volumeId: newId('vol'), pool, sizeBytes: 5 * MiB, parameters: {} });
+      await writeFile(path.join(pathOf(ref(torn)), 'data'), randomBytes(8192));
+      await writeFile(path.join(root, '.meta', 'volumes', `${torn.backendId}.json`), '{"version":1,"kind":"vol');
+      const listed = new Map((await driver.list(pool)).map((v) => [v.backendId, v]));
+      assert.equal(listed.get(fine.backendId)?.sizeBytes, 5 * MiB);
+      const measured = listed.get(torn.backendId);
+      assert.ok(measured && measured.sizeBytes >= 8192 && measured.sizeBytes < 3 * MiB, `measured ${measured?.sizeBytes}`);
+      // A clone from it still works; the source simply has no recorded size to check against.
+      const clone = await driver.create({ volumeId: newId('vol'), pool, sizeBytes: MiB, parameters: {}, source: { kind: 'volume', ref: ref(torn) } });
+      assert.equal((await readFile(path.join(pathOf(ref(clone)), 'data'))).length, 8192);
+      await driver.delete(ref(clone));
+      await driver.delete(ref(torn));
+      assert.deepEqual((await driver.list(pool)).map((v) => v.backendId), [fine.backendId]);
+    }));
+
   it('refuses to clone into a smaller size than the source', () =>
     withFixture(async ({ driver, pool }) => {
       const volume = await driver.create({ volumeId: newId('vol'), pool, sizeBytes: 8 * MiB, parameters: {} });

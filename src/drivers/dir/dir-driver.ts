@@ -16,7 +16,8 @@ import { formatBytes } from '../../core/units.js';
 import { checkBackendId, isValidBackendId } from './check-backend-id.js';
 import { checkPoolRootsDisjoint } from './check-pool-roots-disjoint.js';
 import { copyTree, type FileAttrs } from './copy-tree.js';
-import { metadataPath, readMetadata, removeMetadata, writeMetadata, type DirMetadata } from './dir-metadata.js';
+import { metadataPath, readMetadata, removeMetadata, writeMetadata, writeMetadataUnsynced, type DirMetadata } from './dir-metadata.js';
+import { DirectorySync } from './directory-sync.js';
 import { KeyedLock, type LockRequest } from './keyed-lock.js';
 import { poolRootPath } from './pool-root-path.js';
 import { removeTree } from './remove-tree.js';
@@ -31,6 +32,8 @@ type Kind = 'volume' | 'snapshot';
 
 /** A snapshot's root directory: only its owner (the driver) may enter, and nobody may write. */
 const SNAPSHOT_ROOT_MODE = 0o500;
+/** Entries described at once while listing a pool. */
+const LIST_CONCURRENCY = 64;
 /** Root directory of a new empty volume: root-owned 0755, like Docker's local volumes. */
 const NEW_VOLUME_MODE = 0o755;
 
@@ -91,6 +94,9 @@ export class DirDriver implements StorageDriver {
   private readonly uid = process.getuid?.() ?? 0;
   private readonly gid = process.getgid?.() ?? 0;
   private readonly isRoot = this.uid === 0;
+  /** Checked layouts by pool name; dropped when an operation fails, so the next one re-checks. */
+  private readonly layouts = new Map<string, Promise<PoolLayout>>();
+  private readonly directorySync = new DirectorySync();
   private closed = false;
 
   constructor(
@@ -132,11 +138,11 @@ export class DirDriver implements StorageDriver {
             await mkdir(dir, { mode: 0o700 });
             await chmod(dir, NEW_VOLUME_MODE); // exact, whatever the umask
           }, async (dir) => this.publish(layout, 'volume', id, dir, metadata));
-          return this.describe(layout, 'volume', id, signal);
+          return { pool: layout.pool.spec.name, backendId: id, kind: 'volume', sizeBytes, createdAt: metadata.createdAt! };
         }
 
         const sourcePath = await this.requireEntry(sourceLayout, source.kind, source.backendId, 'source.ref.backendId');
-        const sourceMetadata = await readMetadata(this.metadataFile(sourceLayout, source.kind, source.backendId));
+        const sourceMetadata = await readSoundMetadata(this.metadataFile(sourceLayout, source.kind, source.backendId));
         if (sourceMetadata && sizeBytes < sourceMetadata.sizeBytes) {
           throw new PollyError(
             'OUT_OF_RANGE',
@@ -189,7 +195,7 @@ export class DirDriver implements StorageDriver {
           return this.describe(layout, 'snapshot', id, signal);
         }
         const sourcePath = await this.requireEntry(layout, 'volume', volumeId, 'source.backendId');
-        const sourceMetadata = await readMetadata(this.metadataFile(layout, 'volume', volumeId));
+        const sourceMetadata = await readSoundMetadata(this.metadataFile(layout, 'volume', volumeId));
         const scan = await scanTree(sourcePath, signal);
         await this.checkRoomForCopy(layout, scan);
         const now = Date.now();
@@ -247,10 +253,21 @@ export class DirDriver implements StorageDriver {
         }
         if (size === current.sizeBytes) return current;
         const file = this.metadataFile(layout, 'volume', id);
-        const metadata: DirMetadata = (await readMetadata(file)) ?? { version: 1, kind: 'volume', sizeBytes: size };
+        const metadata: DirMetadata = (await readSoundMetadata(file)) ?? { version: 1, kind: 'volume', sizeBytes: size };
         await writeMetadata(file, { ...metadata, sizeBytes: size });
         return this.describe(layout, 'volume', id, signal);
       });
+    });
+  }
+
+  async listIds(pool: string, options?: OperationOptions): Promise<(BackendRef & { kind: Kind })[]> {
+    return this.run('list', options, async () => {
+      const layout = await this.layout(this.poolOf('pool', pool));
+      const found: (BackendRef & { kind: Kind })[] = [];
+      for (const kind of ['volume', 'snapshot'] as const) {
+        for (const backendId of await this.entryIds(layout, kind)) found.push({ pool: layout.pool.spec.name, backendId, kind });
+      }
+      return found;
     });
   }
 
@@ -260,17 +277,18 @@ export class DirDriver implements StorageDriver {
       const layout = await this.layout(this.poolOf('pool', pool));
       const found: BackendVolume[] = [];
       for (const kind of ['volume', 'snapshot'] as const) {
-        const entries = await readdir(kind === 'volume' ? layout.volumes : layout.snapshots, { withFileTypes: true });
-        for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+        const ids = await this.entryIds(layout, kind);
+        for (let i = 0; i < ids.length; i += LIST_CONCURRENCY) {
           signal?.throwIfAborted();
-          // Symlinks and files are not volumes (and are never followed); names outside the safe
-          // set could not be handed back to the driver, so they are not offered either.
-          if (!entry.isDirectory() || !isValidBackendId(entry.name)) continue;
-          try {
-            found.push(await this.describe(layout, kind, entry.name, signal));
-          } catch (e) {
-            if (!isVanished(e)) throw e; // deleted while we listed
-          }
+          const described = await Promise.all(
+            ids.slice(i, i + LIST_CONCURRENCY).map((id) =>
+              this.describe(layout, kind, id, signal).catch((e: unknown) => {
+                if (isVanished(e)) return undefined; // deleted while we listed
+                throw e;
+              }),
+            ),
+          );
+          for (const d of described) if (d) found.push(d);
         }
       }
       return found;
@@ -356,6 +374,7 @@ export class DirDriver implements StorageDriver {
         signal?.throwIfAborted();
         return await fn();
       } catch (e) {
+        this.layouts.clear(); // a pool directory may have changed under us: check it again
         throw toDriverError(e, op, signal);
       }
     })();
@@ -386,7 +405,17 @@ export class DirDriver implements StorageDriver {
    * every directory the driver joins a backendId to is a real directory, so a checked backendId
    * (no '/', no '..') cannot lead outside the pool.
    */
-  private async layout(pool: DirPool): Promise<PoolLayout> {
+  private layout(pool: DirPool): Promise<PoolLayout> {
+    let layout = this.layouts.get(pool.spec.name);
+    if (layout === undefined) {
+      layout = this.checkLayout(pool);
+      this.layouts.set(pool.spec.name, layout);
+      layout.catch(() => this.layouts.delete(pool.spec.name));
+    }
+    return layout;
+  }
+
+  private async checkLayout(pool: DirPool): Promise<PoolLayout> {
     await mkdir(pool.root, { recursive: true, mode: 0o755 });
     const root = await realpath(pool.root);
     const layout: PoolLayout = {
@@ -405,6 +434,15 @@ export class DirDriver implements StorageDriver {
     await ensureDirectory(layout.metaVolumes, 0o700, true);
     await ensureDirectory(layout.metaSnapshots, 0o700, true);
     return layout;
+  }
+
+  /**
+   * The entries of a kind, sorted. Symlinks and files are not volumes (and are never followed);
+   * names outside the safe set could not be handed back to the driver, so they are not offered.
+   */
+  private async entryIds(layout: PoolLayout, kind: Kind): Promise<string[]> {
+    const entries = await readdir(kind === 'volume' ? layout.volumes : layout.snapshots, { withFileTypes: true });
+    return entries.filter((e) => e.isDirectory() && isValidBackendId(e.name)).map((e) => e.name).sort();
   }
 
   private entryPath(layout: PoolLayout, kind: Kind, id: string): string {
@@ -449,8 +487,9 @@ export class DirDriver implements StorageDriver {
     }
   }
 
+  /** What the pool holds under `id`; unreadable metadata counts as none (the tree is measured). */
   private async describe(layout: PoolLayout, kind: Kind, id: string, signal: AbortSignal | undefined): Promise<BackendVolume> {
-    const metadata = await readMetadata(this.metadataFile(layout, kind, id));
+    const metadata = await readSoundMetadata(this.metadataFile(layout, kind, id));
     const sizeBytes = metadata?.sizeBytes ?? (await scanTree(this.entryPath(layout, kind, id), signal)).allocatedBytes;
     const volume: BackendVolume = { pool: layout.pool.spec.name, backendId: id, kind, sizeBytes };
     return metadata?.createdAt === undefined ? volume : { ...volume, createdAt: metadata.createdAt };
@@ -506,13 +545,20 @@ export class DirDriver implements StorageDriver {
   }
 
   /**
-   * Makes a staged tree visible: metadata first, then the atomic rename. A crash in between
-   * leaves only orphan metadata, which cleanupStaging removes and a retry overwrites.
+   * Makes a staged tree visible: metadata first, then the atomic rename, then the parent
+   * directory is synced (shared with concurrent operations, see DirectorySync). A crash in between leaves
+   * only orphan metadata, which cleanupStaging removes and a retry overwrites.
+   *
+   * A snapshot's metadata (its source's root attributes) is written atomically and durably. A
+   * volume's is bookkeeping that the catalog also holds, so it skips the file's own fsync: should
+   * a crash tear it, describe() ignores it and measures the tree (see docs/decisions.md D12).
    */
   private async publish(layout: PoolLayout, kind: Kind, id: string, dir: string, metadata: DirMetadata): Promise<void> {
-    await writeMetadata(this.metadataFile(layout, kind, id), metadata);
+    const file = this.metadataFile(layout, kind, id);
+    if (kind === 'snapshot') await writeMetadata(file, metadata);
+    else await writeMetadataUnsynced(file, metadata);
     await rename(dir, this.entryPath(layout, kind, id));
-    await syncDirectory(kind === 'volume' ? layout.volumes : layout.snapshots);
+    await this.directorySync.sync(kind === 'volume' ? layout.volumes : layout.snapshots);
   }
 
   /**
@@ -563,6 +609,16 @@ export function createDirDriver(service: ServiceSpec): DirDriver {
 }
 
 const lockKey = (pool: DirPool, kind: Kind, id: string): string => `${pool.spec.name}\u0000${kind}\u0000${id}`;
+
+/** Metadata, or undefined when there is none or it is torn (a crash during an unsynced write). */
+async function readSoundMetadata(file: string): Promise<DirMetadata | undefined> {
+  try {
+    return await readMetadata(file);
+  } catch (e) {
+    if (e instanceof PollyError && e.code === 'BACKEND_ERROR') return undefined;
+    throw e;
+  }
+}
 
 function checkSize(field: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw invalid(field, 'must be a non-negative integer number of bytes');

@@ -1,4 +1,4 @@
-import { readFile, rm } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PollyError } from '../../core/errors.js';
 import type { FileAttrs } from './copy-tree.js';
@@ -46,6 +46,14 @@ export async function readMetadata(file: string): Promise<DirMetadata | undefine
 
 export async function writeMetadata(file: string, metadata: DirMetadata): Promise<void> {
   await writeFileAtomic(file, `${JSON.stringify(metadata)}\n`);
+}
+
+/**
+ * Writes metadata in place without fsync: for bookkeeping the catalog also holds. A crash can
+ * leave the file torn; readers then see a BACKEND_ERROR and treat the entry as having none.
+ */
+export async function writeMetadataUnsynced(file: string, metadata: DirMetadata): Promise<void> {
+  await writeFile(file, `${JSON.stringify(metadata)}\n`, { mode: 0o600, flag: 'w' });
 }
 
 export async function removeMetadata(file: string): Promise<void> {

@@ -1,10 +1,12 @@
 import Database from 'better-sqlite3';
-import { PollyError, asPollyError, invalid } from '../../core/errors.js';
+import { PollyError, invalid } from '../../core/errors.js';
 import type { ListOptions, ListPage, Store, StoreRecord, TxnRequest, TxnResult } from '../../core/ports/store.js';
-import { checkKey, checkListOptions, checkPrefix, prepareTxn, type PreparedTxn } from '../validate.js';
-import { GroupCommit } from './group-commit.js';
+import { checkKey, checkListOptions, checkPrefix, prepareTxn } from '../validate.js';
+import { InlineWriter } from './inline-writer.js';
+import { keyRange } from './key-range.js';
 import { migrate } from './migrations.js';
-import { prefixEnd } from './prefix-end.js';
+import { storeError, type Writer } from './write-request.js';
+import { WriteThread } from './write-thread.js';
 
 export interface SqliteStoreOptions {
   /** How long a write waits for a lock held by another process, in ms (default 5000). */
@@ -25,13 +27,12 @@ type Row = [key: string, value: string, revision: number];
 
 /**
  * The default Store: one SQLite file in WAL mode with synchronous=FULL, so an acknowledged
- * transaction survives power loss. Writes go through group commit (see GroupCommit); reads run
- * directly on the connection and see committed data only.
+ * transaction survives power loss. Writes go through group commit (see GroupCommit) on a writer
+ * thread (see WriteThread); reads run directly on this connection and see committed data only.
  */
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
   private closed = false;
-  private readonly writes: GroupCommit;
   private readonly statements = new Map<string, Database.Statement<unknown[]>>();
   private readonly readMany: (keys: readonly string[]) => (Row | undefined)[];
 
@@ -46,7 +47,9 @@ export class SqliteStore implements Store {
       }
       db.pragma('synchronous = FULL');
       migrate(db, path);
-      return new SqliteStore(db);
+      const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
+      const writer = path === ':memory:' ? new InlineWriter(db) : new WriteThread({ path, busyTimeoutMs });
+      return new SqliteStore(db, writer);
     } catch (e) {
       db?.close();
       if (e instanceof PollyError) throw e;
@@ -54,8 +57,10 @@ export class SqliteStore implements Store {
     }
   }
 
-  private constructor(private readonly db: Database.Database) {
-    this.writes = new GroupCommit(db, storeError);
+  private constructor(
+    private readonly db: Database.Database,
+    private readonly writes: Writer,
+  ) {
     const get = this.stmt('SELECT key, value, revision FROM kv WHERE key = ?', 'raw');
     this.readMany = db.transaction((keys: readonly string[]) => keys.map((k) => get.get(k) as Row | undefined));
   }
@@ -96,20 +101,12 @@ export class SqliteStore implements Store {
 
   async txn(request: TxnRequest): Promise<TxnResult> {
     this.assertOpen();
-    const prepared = prepareTxn(request);
-    return this.writes.submit({ apply: (current) => this.applyTxn(prepared, current) });
+    return this.writes.submit({ kind: 'txn', txn: prepareTxn(request) });
   }
 
   async erase(prefix: string): Promise<number> {
     this.assertOpen();
-    const range = keyRange(checkPrefix(prefix));
-    const erase = this.stmt(`DELETE FROM kv WHERE ${range.where}`);
-    return this.writes.submit({
-      apply: () => {
-        const removed = erase.run(...range.params).changes;
-        return { commit: removed > 0, result: removed };
-      },
-    });
+    return this.writes.submit({ kind: 'erase', prefix: checkPrefix(prefix) });
   }
 
   async ready(): Promise<boolean> {
@@ -127,7 +124,7 @@ export class SqliteStore implements Store {
     if (this.closed) return;
     this.closed = true;
     try {
-      this.writes.flush();
+      await this.writes.close();
     } finally {
       this.db.close();
     }
@@ -143,23 +140,6 @@ export class SqliteStore implements Store {
       schemaVersion: Number(pragma('user_version')),
       revision: this.stmt("SELECT value FROM meta WHERE name = 'revision'", 'pluck').get() as number,
     };
-  }
-
-  private applyTxn(txn: PreparedTxn, current: number): { commit: boolean; result: TxnResult } {
-    const revisionOf = this.stmt('SELECT revision FROM kv WHERE key = ?', 'pluck');
-    const failed = txn.compares.filter((c) => ((revisionOf.get(c.key) as number | undefined) ?? 0) !== c.revision).map((c) => c.key);
-    if (failed.length > 0) return { commit: false, result: { ok: false, revision: current, failed: [...new Set(failed)] } };
-
-    const revision = current + 1;
-    const put = this.stmt(
-      'INSERT INTO kv (key, value, revision) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, revision = excluded.revision',
-    );
-    const del = this.stmt('DELETE FROM kv WHERE key = ?');
-    for (const op of txn.ops) {
-      if (op.type === 'put') put.run(op.key, op.json, revision);
-      else del.run(op.key);
-    }
-    return { commit: true, result: { ok: true, revision } };
   }
 
   /**
@@ -191,29 +171,7 @@ export class SqliteStore implements Store {
   }
 }
 
-/**
- * SQL range for the keys under `prefix` (strictly after `after` when given). TEXT compares as
- * memcmp over UTF-8, so a range scan on the primary key is exactly a byte-order prefix scan.
- */
-function keyRange(prefix: string, after?: string): { where: string; params: string[] } {
-  const useAfter = after !== undefined && Buffer.compare(Buffer.from(after), Buffer.from(prefix)) >= 0;
-  const where = [useAfter ? 'key > ?' : 'key >= ?'];
-  const params = [useAfter ? after : prefix];
-  const end = prefixEnd(prefix);
-  if (end !== undefined) {
-    where.push('key < ?');
-    params.push(end);
-  }
-  return { where: where.join(' AND '), params };
-}
-
 function toRecord<T>([key, value, revision]: Row): StoreRecord<T> {
   return { key, value: JSON.parse(value) as T, revision };
 }
 
-function storeError(e: unknown): PollyError {
-  if (e instanceof Database.SqliteError) {
-    return new PollyError('UNAVAILABLE', `sqlite: ${e.message}`, { sqliteCode: e.code }, { cause: e });
-  }
-  return asPollyError(e, 'INTERNAL');
-}

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
+import { PollyError } from '../../../core/errors.js';
 import type { Caller, Volume } from '../../../core/model.js';
 import { GiB } from '../../../core/units.js';
 import { callerOf, type AdminDeps } from '../request-context.js';
@@ -27,6 +28,21 @@ const LabelRemoveBody = Type.Object({
   labels: Type.Optional(Type.Array(Type.String({ maxLength: 128 }), { maxItems: 64 })),
   schedulers: Type.Optional(Type.Array(Type.String({ maxLength: 128 }), { maxItems: 64 })),
 }, { additionalProperties: false });
+
+/** Core's names for the create fields that the 2016 body spells differently. */
+const LEGACY_FIELDS: Readonly<Record<string, string>> = { type: 'volumeType', zones: 'availabilityZone', sizeBytes: 'size' };
+
+/** Rewrites a core INVALID_ARGUMENT so that it names the field as the 2016 client sent it. */
+async function inLegacyTerms<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (e) {
+    const field = e instanceof PollyError && e.code === 'INVALID_ARGUMENT' ? e.details['field'] : undefined;
+    const legacy = typeof field === 'string' ? LEGACY_FIELDS[field] : undefined;
+    if (!(e instanceof PollyError) || legacy === undefined || typeof field !== 'string') throw e;
+    throw new PollyError(e.code, `${legacy}${e.message.slice(field.length)}`, { ...e.details, field: legacy }, { cause: e });
+  }
+}
 
 async function allVolumes(deps: AdminDeps, caller: Caller): Promise<Volume[]> {
   const out: Volume[] = [];
@@ -59,13 +75,13 @@ export function legacyRoutes(app: FastifyInstance, deps: AdminDeps): void {
 
   app.post('/admin/volumes', { schema: { tags, body: CreateBody } }, async (req, reply) => {
     const b = req.body as Static<typeof CreateBody>;
-    const { volume } = await polly.createVolume(caller(req), {
+    const { volume } = await inLegacyTerms(polly.createVolume(caller(req), {
       service: b.service, name: b.name, ...(b.size !== undefined ? { sizeBytes: b.size * GiB } : {}),
       ...(b.volumeType ? { type: b.volumeType } : {}), ...(b.iops !== undefined ? { iops: b.iops } : {}),
       ...(b.availabilityZone ? { zones: [b.availabilityZone] } : {}), ...(b.networkName ? { networkName: b.networkName } : {}),
       ...(b.schedulers ? { schedulers: b.schedulers.filter((s) => s !== '') } : {}),
       ...(b.labels ? { labels: b.labels } : {}), ...(b.fields ? { fields: b.fields } : {}),
-    });
+    }));
     return reply.header('location', `/admin/volumes/${volume.id}`).send(legacyVolumeView(volume));
   });
 

@@ -1,0 +1,83 @@
+import { Worker } from 'node:worker_threads';
+import { PollyError, type ErrorCode, type ErrorDetails } from '../../core/errors.js';
+import type { TxnResult } from '../../core/ports/store.js';
+import type { PreparedTxn } from '../validate.js';
+import type { WriteRequest, Writer } from './write-request.js';
+
+export interface WorkerData {
+  readonly path: string;
+  readonly busyTimeoutMs: number;
+}
+
+interface WireError {
+  readonly code: ErrorCode;
+  readonly message: string;
+  readonly details: ErrorDetails;
+}
+
+export type WriterMessage = { type: 'write'; id: number; request: WriteRequest } | { type: 'close' };
+export type WriterReply =
+  | { type: 'ready' }
+  | { type: 'done'; id: number; result: TxnResult | number }
+  | { type: 'failed'; id: number; error: WireError }
+  | { type: 'fatal'; error: WireError };
+
+/**
+ * Writes of a file store run on a writer thread (write-worker.ts): SQLite's commit, fsync
+ * included, is synchronous, and on the server's event loop it would stall every request.
+ * Reads stay on the caller's connection; a write's promise settles after its COMMIT returned,
+ * so a read made after that sees it (WAL readers start from the newest commit).
+ */
+export class WriteThread implements Writer {
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, { resolve: (v: never) => void; reject: (e: unknown) => void }>();
+  private nextId = 1;
+  private broken: PollyError | undefined;
+  private readonly exited: Promise<void>;
+
+  constructor(data: WorkerData) {
+    this.worker = new Worker(new URL('./write-worker.js', import.meta.url), { workerData: data });
+    this.worker.on('message', (reply: WriterReply) => this.receive(reply));
+    this.worker.on('error', (e) => this.fail(new PollyError('UNAVAILABLE', `sqlite writer thread failed: ${e.message}`, {}, { cause: e })));
+    this.exited = new Promise((resolve) => this.worker.once('exit', () => resolve()));
+    this.exited.then(() => this.fail(new PollyError('UNAVAILABLE', 'store is closed')));
+  }
+
+  submit(request: { kind: 'txn'; txn: PreparedTxn }): Promise<TxnResult>;
+  submit(request: { kind: 'erase'; prefix: string }): Promise<number>;
+  submit(request: WriteRequest): Promise<TxnResult | number> {
+    if (this.broken) return Promise.reject(this.broken);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: never) => void, reject });
+      this.worker.postMessage({ type: 'write', id, request } satisfies WriterMessage);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (!this.broken) this.worker.postMessage({ type: 'close' } satisfies WriterMessage);
+    await this.exited;
+  }
+
+  private receive(reply: WriterReply): void {
+    if (reply.type === 'ready') return;
+    if (reply.type === 'fatal') {
+      this.fail(toPollyError(reply.error));
+      void this.worker.terminate();
+      return;
+    }
+    const waiter = this.pending.get(reply.id);
+    if (waiter === undefined) return;
+    this.pending.delete(reply.id);
+    if (reply.type === 'done') waiter.resolve(reply.result as never);
+    else waiter.reject(toPollyError(reply.error));
+  }
+
+  private fail(error: PollyError): void {
+    this.broken ??= error;
+    for (const waiter of this.pending.values()) waiter.reject(this.broken);
+    this.pending.clear();
+  }
+}
+
+const toPollyError = (e: WireError): PollyError => new PollyError(e.code, e.message, e.details);

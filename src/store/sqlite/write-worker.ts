@@ -1,0 +1,42 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+import { GroupCommit } from './group-commit.js';
+import { storeError, WriteJobs, type WriteRequest } from './write-request.js';
+import type { WorkerData, WriterMessage, WriterReply } from './write-thread.js';
+
+/**
+ * The writer thread: owns the store's only write connection (WAL, synchronous=FULL). Requests
+ * that arrive while a commit is on disk queue up and share the next commit (group commit), and
+ * the fsync never blocks the server's event loop.
+ */
+const port = parentPort!;
+const { path, busyTimeoutMs } = workerData as WorkerData;
+const reply = (message: WriterReply) => port.postMessage(message);
+
+try {
+  const db = new Database(path, { timeout: busyTimeoutMs });
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  const jobs = new WriteJobs(db);
+  const group = new GroupCommit(db, storeError);
+  port.on('message', (message: WriterMessage) => {
+    if (message.type === 'close') {
+      group.flush();
+      db.close();
+      // The flushed writes' replies are posted from promise callbacks: let them run first.
+      setImmediate(() => port.close());
+      return;
+    }
+    group.submit(jobs.jobFor(message.request as WriteRequest)).then(
+      (result) => reply({ type: 'done', id: message.id, result }),
+      (e: unknown) => {
+        const error = storeError(e);
+        reply({ type: 'failed', id: message.id, error: { code: error.code, message: error.message, details: error.details } });
+      },
+    );
+  });
+  reply({ type: 'ready' });
+} catch (e) {
+  const error = storeError(e);
+  reply({ type: 'fatal', error: { code: error.code, message: error.message, details: error.details } });
+}
