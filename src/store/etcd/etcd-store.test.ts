@@ -1,4 +1,8 @@
 import assert from 'node:assert/strict';
+import { Etcd3 } from 'etcd3';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { PollyError } from '../../core/errors.js';
 import type { StoreEvent } from '../../core/ports/store.js';
@@ -6,6 +10,7 @@ import { storeContract } from '../store-contract.js';
 import { bytePrefixEnd } from './byte-prefix-end.js';
 import { EtcdStore } from './etcd-store.js';
 import { startEtcdCluster, type EtcdCluster } from './testing/etcd-cluster.js';
+import { makeTestCertificates } from './testing/test-certificates.js';
 
 // One real single-member etcd for this file; the contract suite and the tests below use their
 // own key prefixes on it.
@@ -80,6 +85,66 @@ describe('EtcdStore', () => {
     assert.equal(await dead.ready(), false);
     assert.ok(Date.now() - t0 < 10_000);
     await dead.close();
+  });
+});
+
+describe('EtcdStore with etcd authentication', () => {
+  it('works with the right user and password; refused credentials are UNAVAILABLE and not retryable', async () => {
+    const secured = await startEtcdCluster();
+    const admin = new Etcd3({ hosts: secured.endpoints });
+    const stores: EtcdStore[] = [];
+    try {
+      await admin.role('root').create();
+      await admin.user('root').create('root-password');
+      await admin.user('root').addRole('root');
+      await admin.role('polly').create();
+      await admin.role('polly').grant({ permission: 'Readwrite', range: admin.range({ prefix: '/polly/' }) });
+      await admin.user('polly').create('polly-password');
+      await admin.user('polly').addRole('polly');
+      await admin.auth.authEnable();
+
+      const good = EtcdStore.open({ endpoints: secured.endpoints, auth: { username: 'polly', password: 'polly-password' } });
+      stores.push(good);
+      assert.equal((await good.txn({ compares: [{ key: 'k', revision: 0 }], ops: [{ type: 'put', key: 'k', value: 1 }] })).ok, true);
+      assert.equal((await good.get('k'))?.value, 1);
+
+      const wrong = EtcdStore.open({ endpoints: secured.endpoints, auth: { username: 'polly', password: 'not-the-password' }, prefix: '/polly/' });
+      stores.push(wrong);
+      await assert.rejects(wrong.get('k'), (e: unknown) => e instanceof PollyError && e.code === 'UNAVAILABLE' && !e.retryable && /credentials/.test(e.message));
+      // A user without rights outside its prefix.
+      const outside = EtcdStore.open({ endpoints: secured.endpoints, auth: { username: 'polly', password: 'polly-password' }, prefix: '/other/' });
+      stores.push(outside);
+      await assert.rejects(outside.txn({ compares: [], ops: [{ type: 'put', key: 'k', value: 1 }] }), (e: unknown) => e instanceof PollyError && e.code === 'UNAVAILABLE' && !e.retryable);
+    } finally {
+      for (const s of stores) await s.close();
+      admin.close();
+      await secured.stop();
+    }
+  });
+});
+
+describe('EtcdStore over TLS with client certificates', () => {
+  it('connects with the CA and a client certificate; without the client certificate it is refused', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'polly-etcd-tls-'));
+    const stores: EtcdStore[] = [];
+    let secured: EtcdCluster | undefined;
+    try {
+      const certs = makeTestCertificates(dir);
+      secured = await startEtcdCluster({ tls: { cert: certs.serverCert, key: certs.serverKey, ca: certs.ca } });
+      assert.match(secured.endpoints[0]!, /^https:/);
+      const ca = readFileSync(certs.ca);
+      const good = EtcdStore.open({ endpoints: secured.endpoints, tls: { ca, cert: readFileSync(certs.clientCert), key: readFileSync(certs.clientKey) } });
+      stores.push(good);
+      assert.equal((await good.txn({ compares: [], ops: [{ type: 'put', key: 'k', value: 'tls' }] })).ok, true);
+      assert.equal((await good.get('k'))?.value, 'tls');
+      const noClientCert = EtcdStore.open({ endpoints: secured.endpoints, tls: { ca }, timeoutMs: 2000 });
+      stores.push(noClientCert);
+      await assert.rejects(noClientCert.get('k'), (e: unknown) => e instanceof PollyError && e.code === 'UNAVAILABLE');
+    } finally {
+      for (const s of stores) await s.close();
+      await secured?.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -34,6 +34,8 @@ async function freePort(): Promise<number> {
 export interface EtcdMember {
   readonly name: string;
   readonly clientUrl: string;
+  /** Plain-HTTP /health (and /metrics) of the member. */
+  readonly healthUrl: string;
   /** Starts the member (again), keeping its data dir; resolves when it answers /health. */
   start(): Promise<void>;
   /** Stops it (SIGTERM, or SIGKILL) and waits for the exit. */
@@ -53,6 +55,8 @@ export interface EtcdClusterOptions {
   readonly members?: 1 | 3;
   /** Passed as --max-txn-ops (default 1024). */
   readonly maxTxnOps?: number;
+  /** Serve clients over https with these PEM files, requiring client certificates signed by `ca`. */
+  readonly tls?: { readonly cert: string; readonly key: string; readonly ca: string };
 }
 
 /** Throws a clear error when the etcd binary is missing. */
@@ -67,26 +71,30 @@ export async function startEtcdCluster(options: EtcdClusterOptions = {}): Promis
   const root = mkdtempSync(join(tmpdir(), 'polly-etcd-'));
   dirs.add(root);
   const token = `polly-test-${process.pid}-${Date.now().toString(36)}`;
-  const specs: { name: string; client: number; peer: number }[] = [];
-  for (let i = 0; i < n; i++) specs.push({ name: `m${i}`, client: await freePort(), peer: await freePort() });
+  const specs: { name: string; client: number; peer: number; metrics: number }[] = [];
+  for (let i = 0; i < n; i++) specs.push({ name: `m${i}`, client: await freePort(), peer: await freePort(), metrics: await freePort() });
   const initialCluster = specs.map((s) => `${s.name}=http://127.0.0.1:${s.peer}`).join(',');
 
   const members: EtcdMember[] = specs.map((s) => {
     let child: ChildProcess | undefined;
     let out = '';
-    const clientUrl = `http://127.0.0.1:${s.client}`;
+    const clientUrl = `${options.tls ? 'https' : 'http'}://127.0.0.1:${s.client}`;
     const args = [
       '--name', s.name, '--data-dir', join(root, s.name),
       '--listen-client-urls', clientUrl, '--advertise-client-urls', clientUrl,
       '--listen-peer-urls', `http://127.0.0.1:${s.peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${s.peer}`,
       '--initial-cluster', initialCluster, '--initial-cluster-state', 'new', '--initial-cluster-token', token,
       '--max-txn-ops', String(options.maxTxnOps ?? 1024),
+      // /health over plain HTTP whatever the client URLs need.
+      '--listen-metrics-urls', `http://127.0.0.1:${s.metrics}`,
       '--heartbeat-interval', '100', '--election-timeout', '1000',
       '--logger', 'zap', '--log-level', 'error',
+      ...(options.tls ? ['--cert-file', options.tls.cert, '--key-file', options.tls.key, '--trusted-ca-file', options.tls.ca, '--client-cert-auth'] : []),
     ];
     const member: EtcdMember = {
       name: s.name,
       clientUrl,
+      healthUrl: `http://127.0.0.1:${s.metrics}/health`,
       running: () => child !== undefined && child.exitCode === null && child.signalCode === null,
       output: () => out,
       async start() {
@@ -134,7 +142,7 @@ export async function waitHealthy(member: EtcdMember, timeoutMs = READY_TIMEOUT_
   while (Date.now() < deadline) {
     if (!member.running()) throw new Error(`etcd member ${member.name} exited:\n${member.output()}`);
     try {
-      const res = await fetch(`${member.clientUrl}/health`, { signal: AbortSignal.timeout(1000) });
+      const res = await fetch(member.healthUrl, { signal: AbortSignal.timeout(1000) });
       const body = (await res.json()) as { health?: string };
       if (body.health === 'true') return;
     } catch {
