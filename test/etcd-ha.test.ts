@@ -5,12 +5,13 @@
  * turns writes into quick retryable 503s, and the replicas recover when it returns.
  */
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startEtcdCluster, waitHealthy, type EtcdCluster } from '../src/store/etcd/testing/etcd-cluster.js';
 import { startReplicas, versionOf, waitForLeader } from './support/etcd-replicas.js';
 import { GiB, assertEnvelope, listAll, listDir, statusCounts } from './support/polly-fixtures.js';
-import { api, cleanup, tempDir, type RunningServer } from './support/server-process.js';
+import { api, cleanup, cliRun, tempDir, type RunningServer } from './support/server-process.js';
 
 const LONG = { timeout: 240_000 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -230,6 +231,19 @@ describe('three replicas on a 3-member etcd cluster', LONG, () => {
       assert.equal(volumes.find((v) => v.id === o.outcome.body.id)?.status, 'available');
     }
     for (const r of replicas) assert.equal((await api(r, 'GET', '/v1/pools')).headers.get('warning'), null, 'fresh again');
+  });
+});
+
+describe('a replica whose etcd cannot be reached', () => {
+  it('does not start: it exits at once naming the store', async () => {
+    const dir = tempDir('no-etcd');
+    const file = join(dir, 'config.yml');
+    writeFileSync(file, 'store: { type: etcd, endpoints: [http://127.0.0.1:1], timeout: 1s }\n');
+    const t0 = Date.now();
+    const res = await cliRun(null, ['server', '--data-dir', dir, '--host', '127.0.0.1:0', '--config', file], { timeoutMs: 20_000 });
+    assert.equal(res.code, 1);
+    assert.match(res.stderr, /store unavailable \(etcd is unreachable\)/);
+    assert.ok(Date.now() - t0 < 15_000);
   });
 });
 

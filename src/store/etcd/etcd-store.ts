@@ -39,6 +39,7 @@ export class EtcdStore implements Store {
   readonly kind = 'etcd';
   readonly maxTxnOps: number;
   readonly prefix: string;
+  private readonly timeoutMs: number;
   private closed = false;
   private lastReachable = true;
   private readonly inflight = new Set<Promise<unknown>>();
@@ -50,6 +51,7 @@ export class EtcdStore implements Store {
     private readonly members: number,
   ) {
     this.prefix = options.prefix ?? DEFAULT_ETCD_PREFIX;
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.maxTxnOps = options.maxTxnOps ?? DEFAULT_MAX_TXN_OPS;
   }
 
@@ -195,7 +197,19 @@ export class EtcdStore implements Store {
   async watch(prefix: string, onEvent: (event: StoreEvent) => void): Promise<() => Promise<void>> {
     this.assertOpen();
     const p = this.full(checkPrefix(prefix));
-    const watcher = await this.call(() => this.client.watch().prefix(p).create());
+    // Fails fast (UNAVAILABLE) when the cluster cannot be reached: the watch itself would wait.
+    await this.call(() => this.client.kv.range({ key: p, limit: 1, keys_only: true }));
+    const pending = this.client.watch().prefix(p).create();
+    let timer: NodeJS.Timeout | undefined;
+    const watcher = await Promise.race([
+      pending,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(etcdError(new Error('the watch was not established in time'))), this.timeoutMs);
+      }),
+    ]).catch((e: unknown) => {
+      void pending.then((w) => w.cancel(), () => undefined);
+      throw etcdError(e);
+    }).finally(() => clearTimeout(timer));
     watcher.on('put', (kv) => onEvent({ type: 'put', key: this.strip(kv.key), value: JSON.parse(kv.value.toString('utf8')) as unknown, revision: Number(kv.mod_revision) }));
     watcher.on('delete', (kv) => onEvent({ type: 'delete', key: this.strip(kv.key), revision: Number(kv.mod_revision) }));
     watcher.on('error', () => undefined); // the client's watch manager reconnects with backoff
