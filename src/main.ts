@@ -1,6 +1,10 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { pino } from 'pino';
 import { buildAdminApi } from './api/admin/admin-api.js';
+import { csiDeps } from './api/csi/csi-deps.js';
+import { startCsi } from './api/csi/csi-server.js';
+import { nodeService } from './api/csi/node-service.js';
 import { TokenAuth, isLoopback } from './api/admin/auth.js';
 import { runCli, type ServerStartOptions } from './cli/main.js';
 import { loadConfig } from './config/load-config.js';
@@ -10,6 +14,13 @@ import { Polly } from './core/polly.js';
 import { systemClock } from './core/ports/clock.js';
 import type { StorageDriver } from './core/ports/storage-driver.js';
 import { createDriver, createDriverRegistry } from './drivers/registry.js';
+import { buildLibstorageApi } from './api/libstorage/libstorage-api.js';
+import { buildOsbApi, osbPlugin } from './api/osb/osb-api.js';
+import { toOsbError } from './api/osb/error-map.js';
+import { buildDockerPlugin } from './api/docker/docker-plugin.js';
+import type { FastifyInstance } from 'fastify';
+import { existsSync, lstatSync, unlinkSync } from 'node:fs';
+import type { Logger } from 'pino';
 import { runLeaderLoops, RUNTIME_INTENT_AGE_MS } from './core/background-loops.js';
 import type { Leadership } from './core/ports/leadership.js';
 import { EtcdLeadership } from './store/etcd/etcd-leadership.js';
@@ -56,8 +67,10 @@ export async function startServer(opts: ServerStartOptions): Promise<void> {
   const store = openStore(config.store);
   const registry = createDriverRegistry();
   const drivers = new Map<string, StorageDriver>(config.services.map((s) => [s.name, createDriver(registry, s)]));
-  const polly = await Polly.open({ store, services: config.services, drivers, placement: config.placement, clock: systemClock, logger });
-  // One of several replicas (etcd): the elected leader runs the background loops (D41).
+  const polly = await Polly.open({ store, services: config.services, drivers, placement: config.placement, clock: systemClock, logger,
+    ...(config.server.inProcessAgent ? { nodeId: config.server.nodeId } : {}) });
+  // One of several replicas (etcd): the elected leader runs the background loops (D41). The
+  // start-up repairs below assume nothing else is running, which only holds for a lone server.
   let leadership: Leadership | undefined;
   if (store instanceof EtcdStore && config.store.type === 'etcd') {
     const candidate = `${config.server.nodeId}/${process.pid}/${Math.random().toString(36).slice(2, 8)}`;
@@ -66,6 +79,8 @@ export async function startServer(opts: ServerStartOptions): Promise<void> {
   } else {
     const startup = await polly.reconcile({ intentAgeMs: 0, quiescent: true, idempotencyTtlMs: config.reconcile.idempotencyTtlMs });
     logger.info({ finished: startup.finished.length, rolledBack: startup.rolledBack.length, unmanaged: startup.unmanaged.length }, 'start-up reconcile done');
+    const interrupted = await polly.failInterruptedInstances();
+    if (interrupted > 0) logger.warn({ interrupted }, 'service instance operations interrupted by the restart marked failed');
   }
 
   const tls = config.server.tls;
@@ -73,9 +88,20 @@ export async function startServer(opts: ServerStartOptions): Promise<void> {
     polly, auth: new TokenAuth(config.auth.tokens), version: VERSION, nodeId: config.server.nodeId,
     bodyLimitBytes: config.server.bodyLimitBytes, logger,
     ...(tls ? { https: { cert: readFileSync(tls.cert), key: readFileSync(tls.key) } } : {}),
+    ...(config.osb && !config.osb.listen ? { mounts: [{ prefix: '/v2', plugin: osbPlugin({ polly, ...config.osb }), toError: toOsbError }] } : {}),
   });
   await app.listen({ host: config.server.host, port: config.server.port });
   logger.info({ host: config.server.host, port: config.server.port, tls: Boolean(tls), dataDir: config.server.dataDir, config: config.source }, 'polly server listening');
+  const doors = await startFrontDoors(config, polly, logger);
+
+  const csiConfig = config.csi;
+  const csi = csiConfig.enabled
+    ? await startCsi(csiDeps(polly, {
+      ...(csiConfig.caller ? { caller: csiConfig.caller.role === 'admin' ? { kind: 'admin', name: csiConfig.caller.name } : { kind: 'scheduler', ...csiConfig.caller } } : {}),
+      pluginName: csiConfig.pluginName, version: VERSION, nodeId: config.server.nodeId, nodes: csiConfig.nodes,
+      maxVolumesPerNode: csiConfig.maxVolumesPerNode, defaultService: csiConfig.defaultService, logger,
+    }), csiConfig.endpoints, config.server.inProcessAgent ? nodeService : undefined)
+    : undefined;
 
   const loops = [setInterval(() => void polly.refreshCapacity(), 30_000)];
   if (leadership !== undefined) {
@@ -101,9 +127,11 @@ export async function startServer(opts: ServerStartOptions): Promise<void> {
       const force = setTimeout(() => {
         logger.warn('shutdown timeout: closing connections');
         app.server.closeAllConnections();
+        for (const d of doors) d.server.closeAllConnections();
       }, config.server.shutdownTimeoutMs);
       force.unref();
-      app.close()
+      for (const d of doors) d.server.closeAllConnections();
+      Promise.all([app.close(), csi?.close(config.server.shutdownTimeoutMs), ...doors.map((d) => d.close())])
         .then(() => leadership?.close())
         .then(() => polly.close())
         .then(() => store.close())
@@ -117,4 +145,70 @@ export async function startServer(opts: ServerStartOptions): Promise<void> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+}
+
+/** A unix socket path may hold a stale socket from a crashed run; anything else there is refused. */
+function clearStaleSocket(path: string): void {
+  if (!existsSync(path)) return;
+  if (!lstatSync(path).isSocket()) throw new Error(`${path} exists and is not a socket; refusing to replace it`);
+  unlinkSync(path);
+}
+
+async function listenOn(app: FastifyInstance, where: { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string }): Promise<Record<string, unknown>> {
+  if (where.kind === 'unix') {
+    mkdirSync(dirname(where.path), { recursive: true, mode: 0o755 });
+    clearStaleSocket(where.path);
+    await app.listen({ path: where.path });
+    return { socket: where.path };
+  }
+  await app.listen({ host: where.host, port: where.port });
+  const addr = app.server.address();
+  return { host: where.host, port: typeof addr === 'object' && addr !== null ? addr.port : where.port };
+}
+
+/** The protocol front doors on listeners of their own (libStorage, OSB on its own port). */
+async function startFrontDoors(config: PollyConfig, polly: Polly, logger: Logger): Promise<FastifyInstance[]> {
+  const doors: FastifyInstance[] = [];
+  try {
+    const ls = config.libstorage;
+    if (ls.listen) {
+      const app = await buildLibstorageApi({
+        polly, services: ls.services, serverName: config.server.nodeId, bodyLimitBytes: config.server.bodyLimitBytes, logger,
+        ...(ls.tls ? { https: { cert: readFileSync(ls.tls.cert), key: readFileSync(ls.tls.key) } } : {}),
+      });
+      doors.push(app);
+      logger.info({ ...(await listenOn(app, ls.listen)), tls: Boolean(ls.tls), services: ls.services.map((s) => s.name) }, 'libstorage listening');
+    }
+    const docker = config.docker;
+    if (docker.enabled && config.server.inProcessAgent) {
+      const plugin = { polly, nodeId: config.server.nodeId, mountRoot: docker.mountRoot, defaultService: docker.service, logger };
+      const app = await buildDockerPlugin(plugin);
+      doors.push(app);
+      logger.info({ ...(await listenOn(app, { kind: 'unix', path: docker.socket })) }, 'docker plugin listening');
+      if (docker.tcp) {
+        const specFile = docker.specFile;
+        const tcp = await buildDockerPlugin({ ...plugin, ...(specFile ? { onClose: () => rmSync(specFile, { force: true }) } : {}) });
+        doors.push(tcp);
+        const where = await listenOn(tcp, { kind: 'tcp', ...docker.tcp });
+        if (specFile) {
+          mkdirSync(dirname(specFile), { recursive: true, mode: 0o755 });
+          writeFileSync(specFile, `tcp://${docker.tcp.host}:${String(where['port'])}\n`, { mode: 0o644 });
+        }
+        logger.info({ ...where, specFile: docker.specFile }, 'docker plugin listening on tcp');
+      }
+    } else if (docker.enabled) {
+      logger.warn('docker plugin not served: server.inProcessAgent is off (the node agent serves it)');
+    }
+    if (config.osb?.listen) {
+      const app = await buildOsbApi({ polly, ...config.osb, bodyLimitBytes: config.server.bodyLimitBytes, logger });
+      doors.push(app);
+      logger.info({ ...(await listenOn(app, { kind: 'tcp', ...config.osb.listen })) }, 'osb listening');
+    } else if (config.osb) {
+      logger.info({ port: config.server.port }, 'osb listening on the admin listener under /v2');
+    }
+  } catch (e) {
+    await Promise.all(doors.map((d) => d.close()));
+    throw e;
+  }
+  return doors;
 }

@@ -17,6 +17,9 @@ export const ENV_OVERRIDES: readonly { readonly name: string; readonly path: Con
   { name: 'POLLY_STORE_PREFIX', path: ['store', 'prefix'] },
   { name: 'POLLY_TLS_CERT', path: ['server', 'tls', 'cert'] },
   { name: 'POLLY_TLS_KEY', path: ['server', 'tls', 'key'] },
+  { name: 'POLLY_LIBSTORAGE_HOST', path: ['libstorage', 'host'] },
+  { name: 'POLLY_DOCKER_SOCKET', path: ['docker', 'socket'] },
+  { name: 'POLLY_CSI_ENDPOINT', path: ['csi', 'endpoint'] },
 ];
 
 /** Adds an admin token named `env-admin`. */

@@ -23,6 +23,7 @@ export const CONFIG_DEFAULTS = {
   overcommit: 1,
   maxIops: 0,
   scorerWeight: 1,
+  libstorageHost: '127.0.0.1:7981',
 } as const;
 
 /** Bounds of server.bodyLimit. */

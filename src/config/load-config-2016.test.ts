@@ -57,6 +57,8 @@ describe('loadConfig: the 2016 layout', () => {
     assert.deepEqual(c.store, { type: 'sqlite', path: db });
     assert.deepEqual(c.libstorage, {
       host: 'tcp://127.0.0.1:7981',
+      listen: { kind: 'tcp', host: '127.0.0.1', port: 7981 },
+      services: [{ name: 'swarm_virtualbox', service: 'swarm_virtualbox', driverName: 'vfs', driverType: 'object' }],
       raw: { host: 'tcp://127.0.0.1:7981', embedded: false, server: { endpoints: { localhost: { address: 'tcp://:7981' } } } },
     });
     assert.deepEqual(c.services, [

@@ -26,7 +26,15 @@ describe('loadConfig: defaults', () => {
     assert.deepEqual(c.auth, { tokens: [] });
     assert.deepEqual(c.placement, { filters: [...FILTERS], scorers: { 'least-allocated': 1, 'zone-spread': 1 }, minFeasiblePools: 100, feasiblePercent: 5 });
     assert.deepEqual(c.reconcile, { intervalMs: 30_000, idempotencyTtlMs: 86_400_000 });
-    assert.deepEqual(c.libstorage, { raw: {} });
+    assert.deepEqual(c.libstorage, {
+      listen: { kind: 'tcp', host: '127.0.0.1', port: 7981 },
+      services: [{ name: 'default', service: 'default', driverName: 'vfs', driverType: 'object' }],
+      raw: {},
+    });
+    assert.equal(c.osb, undefined, 'no broker without credentials');
+    assert.deepEqual(c.docker, {
+      enabled: true, socket: resolve('polly-data', 'plugins', 'polly.sock'), service: 'default', mountRoot: resolve('polly-data', 'mounts'),
+    });
     assert.deepEqual(c.services, [
       {
         name: 'default',
@@ -123,7 +131,9 @@ describe('loadConfig: Polly layout', () => {
     ]);
     assert.deepEqual(c.placement, { filters: ['capacity', 'service'], scorers: { 'least-allocated': 3, 'zone-spread': 0 }, minFeasiblePools: 10, feasiblePercent: 50 });
     assert.deepEqual(c.reconcile, { intervalMs: 60_000, idempotencyTtlMs: 7_200_000 });
-    assert.deepEqual(c.libstorage, { host: 'tcp://127.0.0.1:7981', raw: { host: 'tcp://127.0.0.1:7981' } });
+    assert.equal(c.libstorage.host, 'tcp://127.0.0.1:7981');
+    assert.deepEqual(c.libstorage.listen, { kind: 'tcp', host: '127.0.0.1', port: 7981 });
+    assert.deepEqual(c.libstorage.services.map((s) => s.name), ['default', 'archive']);
     assert.deepEqual(c.services, [
       {
         name: 'default',
@@ -345,7 +355,7 @@ describe('loadConfig: problems', () => {
       `,
       problems: [
         ['server.hots', /^unknown key; accepted keys: host, dataDir, tls, shutdownTimeout, bodyLimit, inProcessAgent, nodeId$/],
-        ['stroe', /^unknown key; accepted keys: server, store, log, auth, placement, reconcile, libstorage, services$/],
+        ['stroe', /^unknown key; accepted keys: server, store, log, auth, placement, reconcile, libstorage, osb, docker, csi, services$/],
         ['services.default.defaults.sise', /^unknown key; accepted keys: size, type$/],
         ['services.default.quota.maxVolume', /^unknown key; accepted keys: maxVolumes, maxBytes$/],
         ['auth.tokens[0].rol', /^unknown key; accepted keys: name, token, role, services$/],
@@ -607,7 +617,7 @@ describe('loadConfig: problems', () => {
         libstorage: { host: "unix://relative.sock", embedded: false }
       `,
       problems: [
-        ['libstorage.embedded', /^unknown key; accepted keys: host$/],
+        ['libstorage.embedded', /^unknown key; accepted keys: host, enabled, tls, services$/],
       ],
     },
   ];
@@ -663,6 +673,70 @@ describe('loadConfig: problems', () => {
     assert.match(e.problems[0]!.message, /does not name an absolute socket path; accepted: tcp:\/\/host:port, host:port or unix:/);
     const ok = box.load({ configFile: box.write('ls2.yml', 'libstorage: { host: "unix:///run/polly/ls.sock" }\n') });
     assert.equal(ok.libstorage.host, 'unix:///run/polly/ls.sock');
+  });
+
+  test('front doors: libStorage services, the broker and the Docker plugin', () => {
+    const c = box.load({
+      configFile: box.write('doors.yml', yaml(`
+        server: { host: "127.0.0.1:7978" }
+        libstorage:
+          host: "tcp://127.0.0.1:0"
+          services:
+            swarm: { service: fast, jwtSecret: "0123456789abcdef-jwt" }
+            rexray: { service: fast, driver: vfs, type: nas }
+        osb: { username: cf, password: "0123456789abcdef-pw", host: "127.0.0.1:7982", identity: cf-prod }
+        docker: { socket: /run/docker/plugins/polly.sock, host: "127.0.0.1:0", specFile: /etc/docker/plugins/polly.spec, service: fast }
+        services:
+          fast: { driver: dir }
+      `)),
+    });
+    assert.deepEqual(c.libstorage.listen, { kind: 'tcp', host: '127.0.0.1', port: 0 });
+    assert.deepEqual(c.libstorage.services, [
+      { name: 'swarm', service: 'fast', driverName: 'vfs', driverType: 'object', jwtSecret: '0123456789abcdef-jwt' },
+      { name: 'rexray', service: 'fast', driverName: 'vfs', driverType: 'nas' },
+    ]);
+    assert.deepEqual(c.osb, { listen: { host: '127.0.0.1', port: 7982 }, username: 'cf', password: '0123456789abcdef-pw', identity: 'cf-prod' });
+    assert.equal(c.docker.socket, '/run/docker/plugins/polly.sock');
+    assert.deepEqual(c.docker.tcp, { host: '127.0.0.1', port: 0 });
+    assert.equal(c.docker.specFile, '/etc/docker/plugins/polly.spec');
+    assert.equal(c.docker.service, 'fast');
+    const off = box.load({ configFile: box.write('off.yml', 'libstorage: { enabled: false }\ndocker: { enabled: false }\n') });
+    assert.equal(off.libstorage.listen, undefined);
+    assert.equal(off.docker.enabled, false);
+    const env = box.load({ env: { POLLY_LIBSTORAGE_HOST: 'unix:///run/polly/ls.sock', POLLY_DOCKER_SOCKET: '/run/x/p.sock' } });
+    assert.deepEqual(env.libstorage.listen, { kind: 'unix', path: '/run/polly/ls.sock' });
+    assert.equal(env.docker.socket, '/run/x/p.sock');
+  });
+
+  test('front door mistakes are named', () => {
+    const e = box.fail({
+      configFile: box.write('doors-bad.yml', yaml(`
+        server: { host: "127.0.0.1:7978" }
+        libstorage:
+          host: "127.0.0.1:7978"
+          services:
+            a: { service: nope }
+            b: { jwtSecret: short }
+        osb: { username: cf }
+        docker: { specFile: /etc/docker/plugins/polly.spec, service: nope }
+      `)),
+    });
+    const paths = e.problems.map((p) => p.path);
+    for (const p of ['libstorage.services.b.jwtSecret']) assert.ok(paths.includes(p), `${p} in ${JSON.stringify(e.problems)}`);
+    const e2 = box.fail({
+      configFile: box.write('doors-bad2.yml', yaml(`
+        server: { host: "127.0.0.1:7978" }
+        libstorage: { host: "127.0.0.1:7978", services: { a: { service: nope } } }
+        osb: { username: cf }
+        docker: { specFile: /etc/docker/plugins/polly.spec, service: nope }
+      `)),
+    });
+    const messages = Object.fromEntries(e2.problems.map((p) => [p.path, p.message]));
+    assert.match(messages['libstorage.host']!, /same address as server.host/);
+    assert.match(messages['libstorage.services.a.service']!, /"nope" is not a configured service/);
+    assert.match(messages['osb.password']!, /is required when the other credential is set/);
+    assert.match(messages['docker.specFile']!, /docker.host is not/);
+    assert.match(messages['docker.service']!, /"nope" is not a configured service/);
   });
 
   test('the schema error stage reports all its problems at once', () => {

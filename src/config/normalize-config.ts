@@ -5,11 +5,13 @@ import { checkLabels, checkName } from '../core/names.js';
 import { parseSize } from '../core/units.js';
 import { BODY_LIMIT_MAX, BODY_LIMIT_MIN, CONFIG_DEFAULTS } from './config-defaults.js';
 import { formatPath, type ConfigPath } from './config-path.js';
+import { normalizeDocker, normalizeLibstorage, normalizeOsb } from './normalize-frontdoors.js';
 import { normalizeStore } from './normalize-store.js';
 import { parseDuration } from './parse-duration.js';
 import { parseHostPort, type HostPort } from './parse-host-port.js';
 import type { LogLevel, PollyConfig, TokenSpec } from './polly-config.js';
 import type { ProblemList } from './problem-list.js';
+import { normalizeCsi } from './normalize-csi.js';
 import { NAME_ACCEPTED, POOL_KEYS, SIZE_ACCEPTED, type PollyFile, type PoolEntry, type ServiceEntry } from './schema.js';
 
 export interface ConfigRegistry {
@@ -34,7 +36,6 @@ export interface NormalizeInput {
 export type NormalizedConfig = Omit<PollyConfig, 'source' | 'warnings'>;
 
 const LABELS_ACCEPTED = 'a mapping of label keys (1-128 letters, digits, ".", "_", "/" and "-") to string values of at most 256 bytes';
-const LIBSTORAGE_HOST_ACCEPTED = 'tcp://host:port, host:port or unix:///absolute/path.sock';
 
 /**
  * Applies defaults and every check the schema cannot express (sizes, durations, names, known
@@ -58,9 +59,12 @@ export function normalizeConfig(input: NormalizeInput): NormalizedConfig {
   const intervalMs = duration(problems, ['reconcile', 'interval'], doc.reconcile?.interval ?? CONFIG_DEFAULTS.reconcileInterval, 1);
   const idempotencyTtlMs = duration(problems, ['reconcile', 'idempotencyTtl'], doc.reconcile?.idempotencyTtl ?? CONFIG_DEFAULTS.idempotencyTtl, 1);
 
-  const libstorageHost = doc.libstorage?.host;
-  if (libstorageHost !== undefined) checkLibstorageHost(input, libstorageHost, server);
+  const frontDoors = {
+    doc, problems, nameOf: input.nameOf, cwd: input.cwd, dataDir, serviceNames: services.map((s) => s.spec.name),
+    server: server.address, libstorageRaw: input.libstorageRaw,
+  };
 
+  const osb = normalizeOsb(frontDoors);
   return {
     server: server.config,
     store,
@@ -68,7 +72,10 @@ export function normalizeConfig(input: NormalizeInput): NormalizedConfig {
     auth: { tokens },
     placement,
     reconcile: { intervalMs, idempotencyTtlMs },
-    libstorage: libstorageHost === undefined ? { raw: structuredClone(input.libstorageRaw) } : { host: libstorageHost, raw: structuredClone(input.libstorageRaw) },
+    libstorage: normalizeLibstorage(frontDoors),
+    ...(osb ? { osb } : {}),
+    docker: normalizeDocker(frontDoors),
+    csi: normalizeCsi(input, dataDir, services.map((s) => s.spec), tokens, server.config),
     services: services.map((s) => s.spec),
   };
 }
@@ -136,26 +143,6 @@ function normalizeServer(input: NormalizeInput): ServerResult {
     nodeId,
   };
   return { config, dataDir, address };
-}
-
-function checkLibstorageHost(input: NormalizeInput, host: string, server: ServerResult): void {
-  const path: ConfigPath = ['libstorage', 'host'];
-  if (/^unix:\/\//i.test(host)) {
-    const file = host.slice('unix://'.length);
-    if (!isAbsolute(file)) input.problems.add(path, `${JSON.stringify(host)} does not name an absolute socket path`, LIBSTORAGE_HOST_ACCEPTED);
-    return;
-  }
-  if (/^https?:\/\//i.test(host)) {
-    input.problems.add(path, `${JSON.stringify(host)}: libStorage hosts are not URLs`, LIBSTORAGE_HOST_ACCEPTED);
-    return;
-  }
-  const address = input.problems.attempt(path, () => parseHostPort(input.nameOf(path), host));
-  const own = server.address;
-  if (address === undefined || own === undefined || address.port === 0 || address.port !== own.port) return;
-  const anyHost = (h: string): boolean => h === '0.0.0.0' || h === '::';
-  if (address.host === own.host || anyHost(address.host) || anyHost(own.host)) {
-    input.problems.add(path, `${JSON.stringify(host)} is the same address as ${input.nameOf(['server', 'host'])}`, 'a port of its own for the libStorage front door');
-  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -61,6 +61,30 @@ export interface PlacementConfig {
   readonly feasiblePercent: number;
 }
 
+export type CsiServiceName = 'identity' | 'controller' | 'node';
+
+export interface CsiEndpointConfig {
+  /** `unix:///absolute/path.sock` or `tcp://host:port`. */
+  readonly endpoint: string;
+  readonly services: readonly CsiServiceName[];
+}
+
+export interface CsiConfig {
+  readonly enabled: boolean;
+  /** The first is `csi.endpoint` with `csi.services`; the rest are `csi.endpoints`. */
+  readonly endpoints: readonly CsiEndpointConfig[];
+  /** GetPluginInfo name (default csi.polly.io). */
+  readonly pluginName: string;
+  /** The service CreateVolume uses when `parameters.service` is not given. */
+  readonly defaultService: string;
+  /** Token name whose identity CSI calls run as; absent: the admin. */
+  readonly caller?: { readonly name: string; readonly role: TokenRole; readonly services: readonly string[] | '*' };
+  /** Node ids ControllerPublish accepts besides server.nodeId and pool nodes. */
+  readonly nodes: readonly string[];
+  /** NodeGetInfo max_volumes_per_node (0 = no limit). */
+  readonly maxVolumesPerNode: number;
+}
+
 export interface PollyConfig {
   /** The file used (absolute path), or 'defaults'. */
   readonly source: string;
@@ -70,9 +94,58 @@ export interface PollyConfig {
   readonly auth: { readonly tokens: readonly TokenSpec[] };
   readonly placement: PlacementConfig;
   readonly reconcile: { readonly intervalMs: number; readonly idempotencyTtlMs: number };
-  /** Kept for the libStorage front door (later). */
-  readonly libstorage: { readonly host?: string; readonly raw: Readonly<Record<string, unknown>> };
+  readonly libstorage: LibstorageConfig;
+  /** The Open Service Broker front door; absent when no credentials are configured. */
+  readonly osb?: OsbConfig;
+  readonly docker: DockerConfig;
+  readonly csi: CsiConfig;
   readonly services: readonly ServiceSpec[];
   /** Things accepted but ignored or changed (mostly from the 2016 layout), as `path: message`. */
   readonly warnings: readonly string[];
+}
+
+/** Where a front door listens: a TCP address or a unix socket. */
+export type ListenAddress =
+  | { readonly kind: 'tcp'; readonly host: string; readonly port: number }
+  | { readonly kind: 'unix'; readonly path: string };
+
+export interface LibstorageServiceConfig {
+  readonly name: string;
+  readonly service: string;
+  readonly driverName: string;
+  readonly driverType: 'object' | 'block' | 'nas';
+  readonly jwtSecret?: string;
+}
+
+export interface LibstorageConfig {
+  /** As given in the file (or env); the listener is `listen`. */
+  readonly host?: string;
+  /** Absent when `libstorage.enabled` is false. */
+  readonly listen?: ListenAddress;
+  readonly tls?: { readonly cert: string; readonly key: string };
+  readonly services: readonly LibstorageServiceConfig[];
+  /** The section as given (2016 layout: without server.services). */
+  readonly raw: Readonly<Record<string, unknown>>;
+}
+
+export interface OsbConfig {
+  /** Own listener; absent: under /v2 on the admin listener. */
+  readonly listen?: { readonly host: string; readonly port: number };
+  readonly username: string;
+  readonly password: string;
+  /** The scheduler identity the platform acts as. */
+  readonly identity: string;
+}
+
+export interface DockerConfig {
+  readonly enabled: boolean;
+  /** Absolute path of the plugin's unix socket. */
+  readonly socket: string;
+  /** Optional TCP listener (announced through `specFile`). */
+  readonly tcp?: { readonly host: string; readonly port: number };
+  readonly specFile?: string;
+  /** Service of volumes created without `-o service=`. */
+  readonly service: string;
+  /** Where mounted volumes appear on this host. */
+  readonly mountRoot: string;
 }

@@ -114,8 +114,59 @@ export const ReconcileSchema = strict({
   idempotencyTtl: Type.Optional(duration()),
 });
 
+export const LibstorageServiceSchema = strict({
+  service: Type.Optional(name()),
+  driver: Type.Optional(name()),
+  type: Type.Optional(stringEnum(['object', 'block', 'nas'] as const)),
+  jwtSecret: Type.Optional(text('an HS256 secret of at least 16 characters', { minLength: 16, maxLength: 4096, 'x-secret': true })),
+});
+
 export const LibstorageSchema = strict({
   host: Type.Optional(text('tcp://host:port, host:port or unix:///absolute/path.sock')),
+  enabled: Type.Optional(Type.Boolean()),
+  tls: Type.Optional(TlsSchema),
+  services: Type.Optional(
+    Type.Record(Type.String(), LibstorageServiceSchema, { 'x-accepted': 'a mapping of libStorage service names to { service, driver, type, jwtSecret }' }),
+  ),
+});
+
+export const OsbSchema = strict({
+  host: Type.Optional(text(HOST_PORT_ACCEPTED)),
+  username: Type.Optional(text('a user name of 1-128 printable characters without ":"', { minLength: 1, maxLength: 128, pattern: '^[\\x21-\\x39\\x3b-\\x7e]+$' })),
+  password: Type.Optional(text('a password of 16-4096 printable ASCII characters', { minLength: 16, maxLength: 4096, pattern: '^[\\x21-\\x7e]+$', 'x-secret': true })),
+  identity: Type.Optional(name()),
+});
+
+export const DockerSchema = strict({
+  enabled: Type.Optional(Type.Boolean()),
+  socket: Type.Optional(text('an absolute path for the plugin socket (relative paths resolve against server.dataDir)', { minLength: 1 })),
+  host: Type.Optional(text(HOST_PORT_ACCEPTED)),
+  specFile: Type.Optional(text('a file path for the plugin spec file', { minLength: 1 })),
+  service: Type.Optional(name()),
+  mountRoot: Type.Optional(text('a directory path (relative paths resolve against server.dataDir)', { minLength: 1 })),
+});
+
+export const CSI_SERVICES = ['identity', 'controller', 'node'] as const;
+export const CSI_ENDPOINT_ACCEPTED = 'unix:///absolute/path.sock, a relative unix://name.sock (resolved against server.dataDir), tcp://host:port or host:port';
+
+const csiServices = () =>
+  Type.Array(stringEnum(CSI_SERVICES), { minItems: 1, 'x-accepted': 'a list of identity, controller and node' });
+
+export const CsiEndpointSchema = strict(
+  { endpoint: text(CSI_ENDPOINT_ACCEPTED), services: Type.Optional(csiServices()) },
+  'a mapping with endpoint and services',
+);
+
+export const CsiSchema = strict({
+  enabled: Type.Optional(Type.Boolean()),
+  endpoint: Type.Optional(text(CSI_ENDPOINT_ACCEPTED)),
+  services: Type.Optional(csiServices()),
+  endpoints: Type.Optional(Type.Array(CsiEndpointSchema, { 'x-accepted': 'a list of further endpoints, each with endpoint and services' })),
+  pluginName: Type.Optional(text('a domain name of at most 63 characters, such as csi.polly.io')),
+  defaultService: Type.Optional(name()),
+  caller: Type.Optional(name()),
+  nodes: Type.Optional(names()),
+  maxVolumesPerNode: Type.Optional(Type.Integer({ minimum: 0 })),
 });
 
 /** The keys a pool understands itself; any other key is a driver parameter (PoolSpec.params). */
@@ -153,6 +204,9 @@ export const PollyFileSchema = strict({
   placement: Type.Optional(PlacementSchema),
   reconcile: Type.Optional(ReconcileSchema),
   libstorage: Type.Optional(LibstorageSchema),
+  osb: Type.Optional(OsbSchema),
+  docker: Type.Optional(DockerSchema),
+  csi: Type.Optional(CsiSchema),
   services: Type.Optional(
     Type.Record(Type.String(), ServiceSchema, { minProperties: 1, 'x-accepted': 'a mapping of service names to services (at least one)' }),
   ),
@@ -162,6 +216,7 @@ export const PollyFileSchema = strict({
 export type PollyFile = Static<typeof PollyFileSchema>;
 export type ServiceEntry = Static<typeof ServiceSchema>;
 export type PoolEntry = Static<typeof PoolSchema>;
+export type LibstorageServiceEntry = Static<typeof LibstorageServiceSchema>;
 
 /** The top-level keys of Polly's own layout. */
 export const OWN_TOP_KEYS: readonly string[] = Object.keys(PollyFileSchema.properties);

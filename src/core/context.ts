@@ -16,6 +16,8 @@ export interface CoreContext {
   readonly placement: Placement;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** This host's node id when the process does node-side work (in-process agent); else absent. */
+  readonly nodeId?: string;
 }
 
 export function serviceOf(ctx: CoreContext, name: string): { spec: ServiceSpec; driver: StorageDriver; ledger: ServiceLedger } {

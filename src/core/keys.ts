@@ -12,6 +12,10 @@ export const keys = {
   serviceUsages: 'service-usage/',
   idempotency: (caller: string, key: string) => `idempotency/${caller}/${key}`,
   idempotencies: 'idempotency/',
+  serviceInstance: (id: string) => `service-instances/${id}`,
+  serviceInstances: 'service-instances/',
+  serviceBinding: (instanceId: string, bindingId: string) => `service-bindings/${instanceId}/${bindingId}`,
+  serviceBindings: (instanceId: string) => `service-bindings/${instanceId}/`,
 } as const;
 
 export const poolId = (service: string, pool: string): string => `${service}/${pool}`;

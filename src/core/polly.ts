@@ -20,7 +20,19 @@ import {
   type AttachInput, type VolumeFilter,
 } from './volumes.js';
 import type { Labels } from './model.js';
+import {
+  bindInstance, deprovisionInstance, failInterruptedInstances, getBinding, getInstance, provisionInstance, unbindInstance, updateInstance,
+  type BindInput, type ProvisionInput,
+} from './service-instances.js';
+import {
+  expandVolumeOnNode, listNodeVolumes, nodeVolumeStats, publishVolume, stageVolume, unpublishVolume, unstageVolume,
+  type NodePublishInput, type NodeStageInput,
+} from './node-volumes.js';
 import type { OperationOptions } from './ports/storage-driver.js';
+import { capacityFor, type CapacityQuery } from './capacity.js';
+import { InFlight } from './in-flight.js';
+import { expandVolume } from './volume-expand.js';
+import { modifyVolume, type ModifyVolumeInput } from './volume-modify.js';
 
 export interface CoreDeps {
   readonly store: Store;
@@ -29,6 +41,8 @@ export interface CoreDeps {
   readonly placement: PlacementOptions;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** The local node id when this process does node-side work (in-process agent). */
+  readonly nodeId?: string;
 }
 
 /**
@@ -38,6 +52,8 @@ export interface CoreDeps {
 export class Polly {
   readonly ctx: CoreContext;
   readonly operations: OperationTracker;
+  /** Operations in flight per volume/name, for front doors that must refuse a second one (CSI ABORTED). */
+  readonly inFlight = new InFlight();
   lastReconcile?: ReconcileReport;
   /** Set when this is one of several replicas (see /v1/version). */
   leadership?: Leadership;
@@ -57,6 +73,7 @@ export class Polly {
       placement: new Placement(createPlacementRegistry(), deps.placement),
       clock: deps.clock,
       logger: deps.logger,
+      ...(deps.nodeId === undefined ? {} : { nodeId: deps.nodeId }),
     };
     // A store shared with other replicas: follow their usage writes, watching before loading so
     // nothing falls between the load and the watch.
@@ -90,6 +107,25 @@ export class Polly {
   dumpStore = (caller: Caller, prefix?: string, limit?: number, after?: string) => dumpStore(this.ctx, caller, prefix, limit, after);
   eraseStore = (caller: Caller) => eraseStore(this.ctx, caller);
   refreshCapacity = () => refreshCapacity(this.ctx);
+  expandVolume = (caller: Caller, id: string, sizeBytes: number, options?: OperationOptions) => expandVolume(this.ctx, caller, id, sizeBytes, options);
+  failInterruptedInstances = () => failInterruptedInstances(this.ctx);
+  provisionInstance = (caller: Caller, input: ProvisionInput, background: boolean) => provisionInstance(this.ctx, caller, input, background);
+  getInstance = (caller: Caller, id: string) => getInstance(this.ctx, caller, id);
+  updateInstance = (caller: Caller, id: string, change: { plan?: string; sizeBytes?: number }, background: boolean) => updateInstance(this.ctx, caller, id, change, background);
+  deprovisionInstance = (caller: Caller, id: string, background: boolean) => deprovisionInstance(this.ctx, caller, id, background);
+  bindInstance = (caller: Caller, input: BindInput) => bindInstance(this.ctx, caller, input);
+  getBinding = (caller: Caller, instanceId: string, bindingId: string) => getBinding(this.ctx, caller, instanceId, bindingId);
+  unbindInstance = (caller: Caller, instanceId: string, bindingId: string) => unbindInstance(this.ctx, caller, instanceId, bindingId);
+  modifyVolume = (caller: Caller, id: string, input: ModifyVolumeInput) => modifyVolume(this.ctx, caller, id, input);
+  capacityFor = (caller: Caller, query: CapacityQuery) => capacityFor(this.ctx, caller, query);
+  // Node-side work on this host (see node-volumes.ts).
+  stageVolume = (caller: Caller, id: string, input: NodeStageInput, options?: OperationOptions) => stageVolume(this.ctx, caller, id, input, options);
+  unstageVolume = (caller: Caller, id: string, stagingPath: string, options?: OperationOptions) => unstageVolume(this.ctx, caller, id, stagingPath, options);
+  publishVolume = (caller: Caller, id: string, input: NodePublishInput, options?: OperationOptions) => publishVolume(this.ctx, caller, id, input, options);
+  unpublishVolume = (caller: Caller, id: string, targetPath: string, options?: OperationOptions) => unpublishVolume(this.ctx, caller, id, targetPath, options);
+  expandVolumeOnNode = (caller: Caller, id: string, volumePath: string, options?: OperationOptions) => expandVolumeOnNode(this.ctx, caller, id, volumePath, options);
+  nodeVolumeStats = (caller: Caller, id: string, volumePath: string) => nodeVolumeStats(this.ctx, caller, id, volumePath);
+  listNodeVolumes = (caller: Caller) => listNodeVolumes(this.ctx, caller);
 
   async reconcile(options: ReconcileOptions): Promise<ReconcileReport> {
     this.lastReconcile = await reconcile(this.ctx, options);

@@ -213,6 +213,15 @@ export function launchPolly(args: string[], env: NodeJS.ProcessEnv, input?: stri
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
+ * Test servers never take the fixed default ports of the front doors: unless the test configures
+ * it, the libStorage listener gets port 0 (its address is in the log: see front-doors.ts).
+ */
+function frontDoorDefaults(opts: StartOptions): Record<string, string> {
+  const ls = (opts.config?.['libstorage'] ?? {}) as Record<string, unknown>;
+  return ls['host'] === undefined ? { POLLY_LIBSTORAGE_HOST: '127.0.0.1:0' } : {};
+}
+
+/**
  * Starts `polly server` on a free loopback port and waits for /readyz. Without `dataDir` a temp
  * dir is made. With `config`, it is written to <dataDir>/config.yml and passed with --config.
  */
@@ -241,7 +250,7 @@ async function startOn(port: number, dataDir: string, configFile: string | undef
   const args = ['server', '--data-dir', dataDir, '--host', `${opts.listenHost ?? '127.0.0.1'}:${port}`];
   if (configFile !== undefined) args.push('--config', configFile);
   args.push(...(opts.args ?? []));
-  const launched = launchPolly(args, childEnv(opts.env));
+  const launched = launchPolly(args, childEnv({ ...frontDoorDefaults(opts), ...(opts.env ?? {}) }));
   const { child } = launched;
   const url = `http://127.0.0.1:${port}`;
 

@@ -15,6 +15,13 @@ export interface AdminApiOptions extends AdminDeps {
   readonly bodyLimitBytes: number;
   readonly logger?: Logger;
   readonly https?: { readonly cert: Buffer; readonly key: Buffer };
+  /** Other front doors served on this listener under a prefix of their own (e.g. OSB under /v2). */
+  readonly mounts?: readonly {
+    readonly prefix: string;
+    readonly plugin: (app: FastifyInstance) => Promise<void>;
+    /** Its error shape, also for errors raised before routing (e.g. over-long parameters). */
+    readonly toError: (e: unknown) => { status: number; body: unknown };
+  }[];
 }
 
 /** The admin REST API: /v1, the 2016 /admin routes, health and metrics, on one listener. */
@@ -28,8 +35,9 @@ export async function buildAdminApi(options: AdminApiOptions): Promise<FastifyIn
     maxParamLength: 256,
     forceCloseConnections: 'idle',
     // Errors fastify raises before routing (over-long parameters, bad content types) use the envelope too.
-    frameworkErrors: (err, _req, reply) => {
-      const { status, body } = toHttpError(err);
+    frameworkErrors: (err, req, reply) => {
+      const mount = options.mounts?.find((m) => req.url.startsWith(`${m.prefix}/`));
+      const { status, body } = mount ? mount.toError(err) : toHttpError(err);
       void (reply as unknown as { code(n: number): { send(b: unknown): void } }).code(status).send(body);
     },
   }) as unknown as FastifyInstance;
@@ -79,6 +87,7 @@ export async function buildAdminApi(options: AdminApiOptions): Promise<FastifyIn
   snapshotRoutes(app, options);
   catalogRoutes(app, options);
   legacyRoutes(app, options);
+  for (const m of options.mounts ?? []) await app.register(async (scope) => m.plugin(scope), { prefix: m.prefix });
   app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.ready();
   return app;

@@ -89,6 +89,12 @@ export class Placement {
     return { ok: false, verdicts: this.explain(ctx, pools) };
   }
 
+  /** Why `pool` cannot hold `request` now, or undefined when it can (every configured filter runs). */
+  verdict(request: PlacementRequest, pool: PoolCandidate, zoneVolumes: ReadonlyMap<string, number> = new Map()): string | undefined {
+    const ctx: PlacementContext = { request, zoneVolumes };
+    return this.rejectBy(this.staticFilters, ctx, pool) ?? this.rejectBy(this.dynamicFilters, ctx, pool);
+  }
+
   /** Pools passing every static filter for this request's shape (cached). */
   private eligible(ctx: PlacementContext, pools: readonly PoolCandidate[]): readonly PoolCandidate[] {
     const r = ctx.request;

@@ -12,7 +12,7 @@
  *   Drivers validate every backendId they are handed before it touches the backend.
  * - Long operations report progress through `onProgress` and honour `signal`.
  * - Nothing half-made stays visible: a failed or aborted create/snapshot leaves no volume behind.
- * Node-side operations (attach, stage, publish …) join this port with the agent.
+ * - `node` is the node-side half (attach, stage, publish …), run on the host that uses the volume.
  */
 export interface DriverCapabilities {
   readonly snapshot: boolean;
@@ -67,6 +67,8 @@ export interface CreateVolumeRequest {
 export interface StorageDriver {
   readonly name: string;
   readonly capabilities: DriverCapabilities;
+  /** The work done on the node where a volume is used (see NodeSideDriver). */
+  readonly node: NodeSideDriver;
   /** The pool names this driver instance serves. */
   pools(): readonly string[];
   capacity(pool: string, options?: OperationOptions): Promise<PoolCapacity>;

@@ -11,6 +11,8 @@ import { newId } from '../../core/ids.js';
 import type { PoolSpec, ServiceSpec } from '../../core/model.js';
 import type { BackendRef, BackendVolume } from '../../core/ports/storage-driver.js';
 import { driverContract, MALICIOUS_BACKEND_IDS } from '../driver-contract.js';
+import { nodeContract } from '../node-contract.js';
+import { cleanupHostDir } from '../node/testing/host-cleanup.js';
 import { checkPoolRootsDisjoint, createDirDriver, type DirDriver } from './dir-driver.js';
 import { removeTree } from './remove-tree.js';
 
@@ -123,6 +125,22 @@ async function fingerprint(dir: string): Promise<string[]> {
 driverContract('dir', async () => {
   const f = await makeFixture();
   return { driver: f.driver, pool: f.pool, cleanup: f.cleanup, pathOf: f.pathOf };
+});
+
+// Real bind mounts: needs root (CI runs as root).
+nodeContract('dir', async () => {
+  const tmp = await mkdtemp(path.join(tmpdir(), 'polly-dir-node-'));
+  const service = serviceSpec('files', [poolSpec('p1', path.join(tmp, 'pool'))]);
+  const hostDir = path.join(tmp, 'host');
+  await mkdir(hostDir);
+  return {
+    driver: createDirDriver(service),
+    pool: 'p1',
+    hostDir,
+    reopen: () => createDirDriver(service),
+    cleanup: () => cleanupHostDir(tmp),
+    sizedStats: false,
+  };
 });
 
 describe('DirDriver', () => {

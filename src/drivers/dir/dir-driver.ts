@@ -4,6 +4,7 @@ import path from 'node:path';
 import { invalid, notFound, PollyError } from '../../core/errors.js';
 import type { PoolSpec, ServiceSpec } from '../../core/model.js';
 import type {
+  NodeSideDriver,
   BackendRef,
   BackendVolume,
   CreateVolumeRequest,
@@ -18,7 +19,8 @@ import { checkPoolRootsDisjoint } from './check-pool-roots-disjoint.js';
 import { copyTree, type FileAttrs } from './copy-tree.js';
 import { metadataPath, readMetadata, removeMetadata, writeMetadata, writeMetadataUnsynced, type DirMetadata } from './dir-metadata.js';
 import { DirectorySync } from './directory-sync.js';
-import { KeyedLock, type LockRequest } from './keyed-lock.js';
+import { DirectoryNodeSide } from '../node/directory-node-side.js';
+import { KeyedLock, type LockRequest } from '../common/keyed-lock.js';
 import { poolRootPath } from './pool-root-path.js';
 import { removeTree } from './remove-tree.js';
 import { isVanished, withSafeDir } from './safe-dir.js';
@@ -84,6 +86,21 @@ export class DirDriver implements StorageDriver {
     expand: true,
     block: false,
     nodeLocal: false,
+  });
+
+  /** Stage = bind mount of the volume directory; publish = bind mount of the staging path. */
+  readonly node: NodeSideDriver = new DirectoryNodeSide({
+    driverName: 'dir',
+    isBackendId: isValidBackendId,
+    volumePath: async (ref, field) => {
+      const layout = await this.layout(this.poolOf('ref.pool', ref?.pool));
+      return this.requireEntry(layout, 'volume', checkBackendId(field, ref.backendId), field);
+    },
+    volumeParents: async () => {
+      const out: { pool: string; dir: string }[] = [];
+      for (const pool of this.dirPools.values()) out.push({ pool: pool.spec.name, dir: (await this.layout(pool)).volumes });
+      return out;
+    },
   });
 
   private readonly dirPools: ReadonlyMap<string, DirPool>;

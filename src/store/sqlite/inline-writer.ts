@@ -6,6 +6,7 @@ import { storeError, WriteJobs, type WriteRequest, type Writer } from './write-r
 
 /** Writes on the caller's own connection (an in-memory store cannot be shared with a thread). */
 export class InlineWriter implements Writer {
+  readonly healthy = true;
   private readonly jobs: WriteJobs;
   private readonly group: GroupCommit;
 

@@ -110,7 +110,7 @@ export class SqliteStore implements Store {
   }
 
   async ready(): Promise<boolean> {
-    if (this.closed) return false;
+    if (this.closed || !this.writes.healthy) return false;
     try {
       this.stmt('SELECT 1').get();
       return true;

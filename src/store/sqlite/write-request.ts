@@ -14,6 +14,8 @@ export type WriteRequest =
 export interface Writer {
   submit(request: { kind: 'txn'; txn: PreparedTxn }): Promise<TxnResult>;
   submit(request: { kind: 'erase'; prefix: string }): Promise<number>;
+  /** False once writes can no longer succeed (the writer thread died). */
+  readonly healthy: boolean;
   /** Commits what is queued, then releases the connection. */
   close(): Promise<void>;
 }

@@ -54,6 +54,10 @@ export class WriteThread implements Writer {
     });
   }
 
+  get healthy(): boolean {
+    return this.broken === undefined;
+  }
+
   async close(): Promise<void> {
     if (!this.broken) this.worker.postMessage({ type: 'close' } satisfies WriterMessage);
     await this.exited;
