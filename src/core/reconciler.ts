@@ -75,7 +75,7 @@ export async function reconcile(ctx: CoreContext, options: ReconcileOptions): Pr
   // the listing (with a margin for other replicas' clocks) are checked against it, unless
   // nothing is in flight.
   const settled = (t: number) => options.quiescent || t < startedAt - LISTING_MARGIN_MS;
-  await forEachRecord<Volume>(ctx, keys.volumes, async ({ value: v }) => {
+  await forEachRecord<Volume>(ctx, keys.volumes, async ({ value: v, revision }) => {
     try {
       if (v.status === 'creating' && old(v.updatedAt)) {
         const there = present(v.pool, v.backendId);
@@ -91,20 +91,21 @@ export async function reconcile(ctx: CoreContext, options: ReconcileOptions): Pr
         report.deleted.push(v.id);
       } else if ((v.status === 'available' || v.status === 'attached') && settled(v.updatedAt) && present(v.pool, v.backendId) === false) {
         const reason = 'backend volume is missing';
-        await ctx.store.txn({ compares: [], ops: [{ type: 'put', key: keys.volume(v.id), value: transition(v, 'error', ctx.clock.now(), reason) }] });
-        report.missingBackend.push(v.id);
+        // Guarded: a record changed meanwhile (by a request, or a second pass) is left alone.
+        const res = await ctx.store.txn({ compares: [{ key: keys.volume(v.id), revision }], ops: [{ type: 'put', key: keys.volume(v.id), value: transition(v, 'error', ctx.clock.now(), reason) }] });
+        if (res.ok) report.missingBackend.push(v.id);
       }
     } catch (e) {
       fail(`volume ${v.id}`, e);
     }
   });
 
-  await forEachRecord<Snapshot>(ctx, keys.snapshots, async ({ value: s }) => {
+  await forEachRecord<Snapshot>(ctx, keys.snapshots, async ({ value: s, revision }) => {
     try {
       if (s.status === 'creating' && old(s.createdAt)) {
         if (present(s.pool, s.backendId) === true) {
-          await ctx.store.txn({ compares: [], ops: [{ type: 'put', key: keys.snapshot(s.id), value: { ...s, status: 'ready' } }] });
-          report.finished.push(s.id);
+          const res = await ctx.store.txn({ compares: [{ key: keys.snapshot(s.id), revision }], ops: [{ type: 'put', key: keys.snapshot(s.id), value: { ...s, status: 'ready' } }] });
+          if (res.ok) report.finished.push(s.id);
         } else if (present(s.pool, s.backendId) === false) {
           await finishSnapshotDelete(ctx, s);
           report.rolledBack.push(s.id);
