@@ -99,6 +99,21 @@ describe('ServiceLedger with other writers (real SQLite store)', () => {
     assert.equal((await store.get(keys.pool('s/p')))!.revision, a.pools[0]!.revision);
   });
 
+  it('resync re-reads the usage records a watch may have missed', async () => {
+    const store = open();
+    const a = new ServiceLedger(spec, store);
+    const b = new ServiceLedger(spec, store);
+    await a.load();
+    await b.load();
+    await a.submit(reserve(7 * GiB));
+    assert.equal(b.pools[0]!.reservedBytes, 0);
+    b.resync();
+    const deadline = Date.now() + 2000;
+    while (b.pools[0]!.reservedBytes === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(b.pools[0]!.reservedBytes, 7 * GiB);
+    assert.deepEqual(b.usage, { service: 's', volumes: 1, bytes: 7 * GiB });
+  });
+
   it('keeps every transaction within the store\'s maxTxnOps, usage records included', async () => {
     const sizes: number[] = [];
     const store = limited(open(), 9, sizes);

@@ -87,6 +87,8 @@ export class ServiceLedger implements LedgerView {
   private readonly byId = new Map<string, PoolState>();
   private queue: Work[] = [];
   private running = false;
+  /** Set when a watch may have missed changes: the records are read again before the next batch. */
+  private stale = false;
   /** Usage records other replicas wrote (from a store watch), applied between batches. */
   private readonly observed = new Map<string, { value: unknown; revision: number }>();
 
@@ -128,6 +130,23 @@ export class ServiceLedger implements LedgerView {
     const seen = this.observed.get(key);
     if (seen === undefined || revision > seen.revision) this.observed.set(key, { value, revision });
     if (!this.running) this.applyObserved();
+  }
+
+  /** Events may have been missed (a watch reconnected): re-read the usage records, between batches. */
+  resync(): void {
+    this.stale = true;
+    if (!this.running) void this.reloadIfStale().catch(() => undefined);
+  }
+
+  private async reloadIfStale(): Promise<void> {
+    if (!this.stale) return;
+    this.stale = false;
+    try {
+      await this.load();
+    } catch (e) {
+      this.stale = true; // the store is away again: try before the next batch
+      throw e;
+    }
   }
 
   private applyObserved(): void {
@@ -178,6 +197,7 @@ export class ServiceLedger implements LedgerView {
   private async process(batch: Work[]): Promise<void> {
     let pending = batch;
     for (let attempt = 1; pending.length > 0; attempt++) {
+      await this.reloadIfStale().catch(() => undefined);
       this.applyObserved();
       if (attempt > MAX_ATTEMPTS) {
         const e = new PollyError('UNAVAILABLE', `service ${this.spec.name}: too much write contention, retry`, {}, { retryable: true });

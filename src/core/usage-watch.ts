@@ -14,7 +14,9 @@ export async function followUsage(store: Store, ledgers: readonly ServiceLedger[
   };
   const stops: (() => Promise<void>)[] = [];
   for (const prefix of [keys.pools, keys.serviceUsages]) {
-    stops.push(await store.watch(prefix, (e) => route(e.key, e.type === 'put' ? e.value : undefined, e.revision)));
+    stops.push(await store.watch(prefix, (e) => route(e.key, e.type === 'put' ? e.value : undefined, e.revision), () => {
+      for (const l of ledgers) l.resync();
+    }));
   }
   return stops;
 }

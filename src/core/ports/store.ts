@@ -86,8 +86,10 @@ export interface Store {
   /**
    * Present on stores that other processes write too: resolves once a watch on `prefix` is in
    * place; from then on calls `onEvent` for every change under it, in revision order (resuming
-   * after reconnects), until the function it resolved to is called.
+   * after reconnects), until the function it resolved to is called. `onResync` is called when
+   * events may have been missed (after a reconnect, or a watch the store had to set up anew):
+   * whoever caches should re-read.
    */
-  watch?(prefix: string, onEvent: (event: StoreEvent) => void): Promise<() => Promise<void>>;
+  watch?(prefix: string, onEvent: (event: StoreEvent) => void, onResync?: () => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }

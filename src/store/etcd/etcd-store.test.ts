@@ -9,7 +9,7 @@ import type { StoreEvent } from '../../core/ports/store.js';
 import { storeContract } from '../store-contract.js';
 import { bytePrefixEnd } from './byte-prefix-end.js';
 import { EtcdStore } from './etcd-store.js';
-import { startEtcdCluster, type EtcdCluster } from './testing/etcd-cluster.js';
+import { startEtcdCluster, waitHealthy, type EtcdCluster } from './testing/etcd-cluster.js';
 import { makeTestCertificates } from './testing/test-certificates.js';
 
 // One real single-member etcd for this file; the contract suite and the tests below use their
@@ -85,6 +85,34 @@ describe('EtcdStore', () => {
     assert.equal(await dead.ready(), false);
     assert.ok(Date.now() - t0 < 10_000);
     await dead.close();
+  });
+});
+
+describe('EtcdStore watch across an etcd restart', () => {
+  it('calls onResync after the reconnect and goes on delivering events', async () => {
+    const restartable = await startEtcdCluster();
+    const store = EtcdStore.open({ endpoints: restartable.endpoints, timeoutMs: 2000 });
+    try {
+      const seen: StoreEvent[] = [];
+      let resyncs = 0;
+      const stop = await store.watch('r/', (e) => seen.push(e), () => resyncs++);
+      await restartable.members[0]!.stop();
+      await new Promise((r) => setTimeout(r, 500));
+      await restartable.members[0]!.start();
+      await waitHealthy(restartable.members[0]!);
+      const deadline = Date.now() + 15_000;
+      let written: number | undefined;
+      while (Date.now() < deadline && (resyncs === 0 || !seen.some((e) => e.revision === written))) {
+        if (written === undefined) written = await store.txn({ compares: [], ops: [{ type: 'put', key: 'r/after', value: 1 }] }).then((r) => r.revision, () => undefined);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await stop();
+      assert.ok(resyncs >= 1, 'onResync was called');
+      assert.ok(seen.some((e) => e.type === 'put' && e.key === 'r/after' && e.revision === written), `the put after the restart was delivered: ${JSON.stringify(seen)}`);
+    } finally {
+      await store.close();
+      await restartable.stop();
+    }
   });
 });
 

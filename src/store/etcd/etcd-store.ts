@@ -1,5 +1,5 @@
 import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, noop, type IBackoff } from 'cockatiel';
-import { Etcd3, type IKeyValue, type IOptions } from 'etcd3';
+import { Etcd3, type IKeyValue, type IOptions, type Watcher } from 'etcd3';
 import { PollyError, invalid } from '../../core/errors.js';
 import type {
   ListOptions, ListPage, Store, StoreEvent, StoreRecord, TxnRequest, TxnResult,
@@ -193,15 +193,53 @@ export class EtcdStore implements Store {
     }
   }
 
-  /** See Store.watch: the etcd watch resumes from its last revision after a reconnect. */
-  async watch(prefix: string, onEvent: (event: StoreEvent) => void): Promise<() => Promise<void>> {
+  /**
+   * See Store.watch. The etcd watch resumes from its last revision after a reconnect; `onResync`
+   * is called after every reconnect, and when etcd cancelled the watch (e.g. its revision was
+   * compacted away) and it had to be set up again from now: events may have been missed.
+   */
+  async watch(prefix: string, onEvent: (event: StoreEvent) => void, onResync?: () => void): Promise<() => Promise<void>> {
     this.assertOpen();
     const p = this.full(checkPrefix(prefix));
     // Fails fast (UNAVAILABLE) when the cluster cannot be reached: the watch itself would wait.
     await this.call(() => this.client.kv.range({ key: p, limit: 1, keys_only: true }));
+    let stopped = false;
+    let current: Watcher | undefined;
+    const deliver = (event: () => StoreEvent) => {
+      try {
+        onEvent(event());
+      } catch {
+        // a value that is not Polly's JSON, or a failing handler: never the watch's problem
+      }
+    };
+    const attach = (w: Watcher) => {
+      current = w;
+      let disconnected = false;
+      w.on('put', (kv) => deliver(() => ({ type: 'put', key: this.strip(kv.key), value: JSON.parse(kv.value.toString('utf8')) as unknown, revision: Number(kv.mod_revision) })));
+      w.on('delete', (kv) => deliver(() => ({ type: 'delete', key: this.strip(kv.key), revision: Number(kv.mod_revision) })));
+      w.on('disconnected', () => void (disconnected = true));
+      w.on('connected', () => {
+        if (!disconnected) return;
+        disconnected = false;
+        onResync?.();
+      });
+      w.on('error', () => {
+        // Cancelled by etcd: set up a new watch from now, then resync.
+        if (stopped || current !== w) return;
+        const again = () => {
+          if (stopped) return;
+          this.client.watch().prefix(p).create().then((next) => {
+            if (stopped) return void next.cancel();
+            attach(next);
+            onResync?.();
+          }, () => setTimeout(again, 1000).unref());
+        };
+        setTimeout(again, 100).unref();
+      });
+    };
     const pending = this.client.watch().prefix(p).create();
     let timer: NodeJS.Timeout | undefined;
-    const watcher = await Promise.race([
+    const first = await Promise.race([
       pending,
       new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(etcdError(new Error('the watch was not established in time'))), this.timeoutMs);
@@ -210,14 +248,12 @@ export class EtcdStore implements Store {
       void pending.then((w) => w.cancel(), () => undefined);
       throw etcdError(e);
     }).finally(() => clearTimeout(timer));
-    watcher.on('put', (kv) => onEvent({ type: 'put', key: this.strip(kv.key), value: JSON.parse(kv.value.toString('utf8')) as unknown, revision: Number(kv.mod_revision) }));
-    watcher.on('delete', (kv) => onEvent({ type: 'delete', key: this.strip(kv.key), revision: Number(kv.mod_revision) }));
-    watcher.on('error', () => undefined); // the client's watch manager reconnects with backoff
-    const handle = { cancel: () => watcher.cancel() };
+    attach(first);
+    const handle = { cancel: async () => { stopped = true; await current?.cancel(); } };
     this.watchers.add(handle);
     return async () => {
       this.watchers.delete(handle);
-      await watcher.cancel();
+      await handle.cancel();
     };
   }
 
