@@ -5,10 +5,12 @@
  * turns writes into quick retryable 503s, and the replicas recover when it returns.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Etcd3 } from 'etcd3';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startEtcdCluster, waitHealthy, type EtcdCluster } from '../src/store/etcd/testing/etcd-cluster.js';
+import { makeTestCertificates } from '../src/store/etcd/testing/test-certificates.js';
 import { startReplicas, versionOf, waitForLeader } from './support/etcd-replicas.js';
 import { GiB, assertEnvelope, listAll, listDir, statusCounts } from './support/polly-fixtures.js';
 import { api, cleanup, cliRun, tempDir, type RunningServer } from './support/server-process.js';
@@ -231,6 +233,38 @@ describe('three replicas on a 3-member etcd cluster', LONG, () => {
       assert.equal(volumes.find((v) => v.id === o.outcome.body.id)?.status, 'available');
     }
     for (const r of replicas) assert.equal((await api(r, 'GET', '/v1/pools')).headers.get('warning'), null, 'fresh again');
+  });
+});
+
+describe('a server on etcd over TLS with client certificates and etcd auth', { timeout: 120_000 }, () => {
+  it('reads the PEM files and credentials from its configuration and serves', async () => {
+    const dir = tempDir('etcd-tls');
+    const certs = makeTestCertificates(dir);
+    const cluster = await startEtcdCluster({ tls: { cert: certs.serverCert, key: certs.serverKey, ca: certs.ca } });
+    const credentials = { rootCertificate: readFileSync(certs.ca), certChain: readFileSync(certs.clientCert), privateKey: readFileSync(certs.clientKey) };
+    const admin = new Etcd3({ hosts: cluster.endpoints, credentials });
+    try {
+      await admin.role('root').create();
+      await admin.user('root').create('root-password');
+      await admin.user('root').addRole('root');
+      await admin.user('polly').create('polly-password-1');
+      await admin.role('polly').create();
+      await admin.role('polly').grant({ permission: 'Readwrite', range: admin.range({ prefix: '/polly' }) });
+      await admin.user('polly').addRole('polly');
+      await admin.auth.authEnable();
+      const [server] = await startReplicas({
+        endpoints: cluster.endpoints, replicas: 1, prefix: '/polly/',
+        services: { default: { driver: 'dir', pools: [{ name: 'p1', path: join(dir, 'pool'), capacity: '1Gi' }] } },
+        store: { tls: { ca: certs.ca, cert: certs.clientCert, key: certs.clientKey }, auth: { username: 'polly', password: 'polly-password-1' } },
+      });
+      const res = await api(server!, 'POST', '/v1/volumes', { service: 'default', name: 'over-tls', size: '1Mi' });
+      assert.equal(res.status, 201, res.text);
+      await waitForLeader([server!]);
+      await server!.stop();
+    } finally {
+      admin.close();
+      await cluster.stop();
+    }
   });
 });
 

@@ -11,6 +11,8 @@ export interface ReplicaSetOptions {
   readonly timeout?: string;
   /** The etcd key prefix (default: a new unique one); replicas of one set must share it. */
   readonly prefix?: string;
+  /** More `store:` settings (tls, auth, …). */
+  readonly store?: Record<string, unknown>;
 }
 
 export interface Version {
@@ -25,7 +27,7 @@ export const uniquePrefix = (what: string): string => `/polly-test-${what}-${pro
 export async function startReplicas(options: ReplicaSetOptions): Promise<RunningServer[]> {
   const prefix = options.prefix ?? uniquePrefix('replicas');
   const config = {
-    store: { type: 'etcd', endpoints: [...options.endpoints], prefix, leaseTtl: '2s', timeout: options.timeout ?? '2s', maxTxnOps: 1024 },
+    store: { type: 'etcd', endpoints: [...options.endpoints], prefix, leaseTtl: '2s', timeout: options.timeout ?? '2s', maxTxnOps: 1024, ...options.store },
     services: options.services,
     log: { level: 'info' },
   };
