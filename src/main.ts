@@ -67,15 +67,22 @@ export async function startServer(opts: ServerStartOptions): Promise<void> {
   const store = openStore(config.store);
   const registry = createDriverRegistry();
   const drivers = new Map<string, StorageDriver>(config.services.map((s) => [s.name, createDriver(registry, s)]));
+  // One of several replicas (etcd): named, so its intents name it (D48).
+  const replica = config.store.type === 'etcd' ? `${config.server.nodeId}/${process.pid}/${Math.random().toString(36).slice(2, 8)}` : undefined;
   const polly = await Polly.open({ store, services: config.services, drivers, placement: config.placement, clock: systemClock, logger,
-    ...(config.server.inProcessAgent ? { nodeId: config.server.nodeId } : {}) });
-  // One of several replicas (etcd): the elected leader runs the background loops (D41). The
-  // start-up repairs below assume nothing else is running, which only holds for a lone server.
+    ...(config.server.inProcessAgent ? { nodeId: config.server.nodeId } : {}), ...(replica !== undefined ? { replica } : {}) });
+  // The elected leader runs the background loops (D41); campaigning starts before the replica
+  // serves, so it counts as alive before it writes anything. The start-up repairs below assume
+  // nothing else is running, which only holds for a lone server.
   let leadership: Leadership | undefined;
-  if (store instanceof EtcdStore && config.store.type === 'etcd') {
-    const candidate = `${config.server.nodeId}/${process.pid}/${Math.random().toString(36).slice(2, 8)}`;
-    leadership = new EtcdLeadership(store.client, store.coordinationPrefix, config.store.leaseTtlMs / 1000, candidate, logger);
-    polly.leadership = leadership;
+  if (store instanceof EtcdStore && replica !== undefined && config.store.type === 'etcd') {
+    const l = new EtcdLeadership(store.client, store.coordinationPrefix, config.store.leaseTtlMs / 1000, replica, logger);
+    leadership = l;
+    polly.leadership = l;
+    l.start((signal) => runLeaderLoops(polly, {
+      reconcileIntervalMs: config.reconcile.intervalMs, idempotencyTtlMs: config.reconcile.idempotencyTtlMs, intentAgeMs: RUNTIME_INTENT_AGE_MS, logger,
+      liveReplicas: () => l.liveReplicas(),
+    }, signal));
   } else {
     const startup = await polly.reconcile({ intentAgeMs: 0, quiescent: true, idempotencyTtlMs: config.reconcile.idempotencyTtlMs });
     logger.info({ finished: startup.finished.length, rolledBack: startup.rolledBack.length, unmanaged: startup.unmanaged.length }, 'start-up reconcile done');
@@ -104,11 +111,7 @@ export async function startServer(opts: ServerStartOptions): Promise<void> {
     : undefined;
 
   const loops = [setInterval(() => void polly.refreshCapacity(), 30_000)];
-  if (leadership !== undefined) {
-    leadership.start((signal) => runLeaderLoops(polly, {
-      reconcileIntervalMs: config.reconcile.intervalMs, idempotencyTtlMs: config.reconcile.idempotencyTtlMs, intentAgeMs: RUNTIME_INTENT_AGE_MS, logger,
-    }, signal));
-  } else {
+  if (leadership === undefined) {
     loops.push(setInterval(() => {
       // Runtime passes leave young intents alone: their requests may still be running.
       void polly.reconcile({ intentAgeMs: RUNTIME_INTENT_AGE_MS, quiescent: false, idempotencyTtlMs: config.reconcile.idempotencyTtlMs })

@@ -155,6 +155,10 @@ describe('three replicas on a 3-member etcd cluster', LONG, () => {
       // Unacknowledged creates may have made it or stay as `creating` intents; none is doubled.
       assert.equal(new Set(volumes.map((v) => v.name)).size, volumes.length);
     }
+    // The creates the dead leader was running are taken over by the new leader (D48): finished or
+    // rolled back within seconds, not after the 15 minutes a live replica's intents get.
+    await waitUntil(async () => (await listAll(survivors[0]!, '/v1/volumes?service=load')).every((v) => v.status !== 'creating'), 40_000, 'no intent of the dead leader left');
+    await settled(survivors[0]!, 'load', 'p1');
     const dirs = new Set(listDir(join(shared, 'load', 'volumes')));
     for (const { outcome } of acknowledged) assert.ok(dirs.has(outcome.body.backendId ?? outcome.body.id), 'backend volume exists');
     // No backend volume without a record, and none shared by two records.

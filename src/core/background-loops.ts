@@ -11,7 +11,15 @@ export interface BackgroundOptions {
   /** Runtime passes leave intents younger than this alone: their requests may still be running. */
   readonly intentAgeMs: number;
   readonly logger: Logger;
+  /**
+   * Several replicas: who is alive. Intents of a replica that is not are finished or rolled back
+   * without waiting for `intentAgeMs`, once older than ORPHAN_GRACE_MS (D48).
+   */
+  readonly liveReplicas?: () => Promise<ReadonlySet<string>>;
 }
+
+/** How old an intent of a vanished replica must be before a pass takes it over (D48). */
+export const ORPHAN_GRACE_MS = 10_000;
 
 /** Runtime reconcile passes never touch intents younger than this (D5). */
 export const RUNTIME_INTENT_AGE_MS = 15 * 60_000;
@@ -23,15 +31,23 @@ export const RUNTIME_INTENT_AGE_MS = 15 * 60_000;
  */
 export function runLeaderLoops(target: BackgroundTarget, options: BackgroundOptions, signal: AbortSignal): void {
   let timer: NodeJS.Timeout | undefined;
+  let passes = 0;
   const pass = async () => {
     if (signal.aborted) return;
     try {
-      await target.reconcile({ intentAgeMs: options.intentAgeMs, quiescent: false, idempotencyTtlMs: options.idempotencyTtlMs });
+      const live = await options.liveReplicas?.();
+      const startedAt = Date.now();
+      await target.reconcile({
+        intentAgeMs: options.intentAgeMs, quiescent: false, idempotencyTtlMs: options.idempotencyTtlMs,
+        ...(live ? { orphaned: (i) => i.replica !== undefined && !live.has(i.replica) && startedAt - i.updatedAt > ORPHAN_GRACE_MS } : {}),
+      });
     } catch (err) {
       options.logger.error({ err }, 'reconcile failed');
     }
     if (!signal.aborted) {
-      timer = setTimeout(() => void pass(), options.reconcileIntervalMs);
+      // The second pass comes soon, for the intents the previous leader left that were too young.
+      const next = ++passes === 1 && options.liveReplicas ? Math.min(ORPHAN_GRACE_MS + 1000, options.reconcileIntervalMs) : options.reconcileIntervalMs;
+      timer = setTimeout(() => void pass(), next);
       timer.unref();
     }
   };

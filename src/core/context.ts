@@ -18,6 +18,8 @@ export interface CoreContext {
   readonly logger: Logger;
   /** This host's node id when the process does node-side work (in-process agent); else absent. */
   readonly nodeId?: string;
+  /** This replica's name when several share the store; stamped on the intents it writes. */
+  readonly replica?: string;
 }
 
 export function serviceOf(ctx: CoreContext, name: string): { spec: ServiceSpec; driver: StorageDriver; ledger: ServiceLedger } {

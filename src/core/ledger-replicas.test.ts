@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
+import { PollyError } from './errors.js';
 import { keys } from './keys.js';
 import { ServiceLedger, type LedgerView, type Planner } from './ledger.js';
 import type { ServiceSpec } from './model.js';
@@ -112,6 +113,29 @@ describe('ServiceLedger with other writers (real SQLite store)', () => {
     while (b.pools[0]!.reservedBytes === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
     assert.equal(b.pools[0]!.reservedBytes, 7 * GiB);
     assert.deepEqual(b.usage, { service: 's', volumes: 1, bytes: 7 * GiB });
+  });
+
+  it('a store failure while re-reading after a failed guard fails the work, not the process', async () => {
+    const store = open();
+    let readsFail = false;
+    const flaky = new Proxy(store as Store, {
+      get(target, prop) {
+        if (prop === 'getMany' && readsFail) return () => Promise.reject(new PollyError('UNAVAILABLE', 'store unavailable'));
+        const value: unknown = Reflect.get(target, prop);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const a = new ServiceLedger(spec, store);
+    const b = new ServiceLedger(spec, flaky);
+    await a.load();
+    await b.load();
+    await a.submit(reserve(GiB));
+    readsFail = true;
+    // B's view is behind: its guard fails, the re-read fails, the work is rejected.
+    await assert.rejects(b.submit(reserve(GiB)), (e: unknown) => e instanceof PollyError && e.code === 'UNAVAILABLE');
+    readsFail = false;
+    await b.submit(reserve(GiB));
+    assert.equal((await store.get<{ reservedBytes: number }>(keys.pool('s/p')))!.value.reservedBytes, 2 * GiB);
   });
 
   it('keeps every transaction within the store\'s maxTxnOps, usage records included', async () => {

@@ -182,7 +182,11 @@ export class ServiceLedger implements LedgerView {
     try {
       while (this.queue.length > 0) {
         const batch = this.queue.splice(0, MAX_BATCH);
-        await this.process(batch);
+        // Last resort: drain runs detached, so an unexpected failure fails the batch's work
+        // instead of the process (work already settled is not affected).
+        await this.process(batch).catch((e: unknown) => {
+          for (const w of batch) w.reject(e);
+        });
       }
     } finally {
       this.running = false;
@@ -275,7 +279,17 @@ export class ServiceLedger implements LedgerView {
         const w = owner.get(k);
         if (w) stale.set(w, [...(stale.get(w) ?? []), k]);
       }
-      if (failed.some((k) => !owner.has(k))) await this.load();
+      if (failed.some((k) => !owner.has(k))) {
+        try {
+          await this.load();
+        } catch (e) {
+          // The store went away: the planned work fails (drain runs detached, so nothing may
+          // escape it); the records are read again before the next batch.
+          this.stale = true;
+          for (const { work } of planned) work.reject(e);
+          return;
+        }
+      }
       for (const [w, ks] of stale) w.reject(new StaleWriteError(ks));
       pending = planned.map((p) => p.work).filter((w) => !stale.has(w));
     }

@@ -92,6 +92,8 @@ export interface Volume {
   readonly createdBy?: string;
   readonly attachments: readonly Attachment[];
   readonly source?: VolumeSource;
+  /** The server replica that wrote a `creating` intent (several replicas only, D48). */
+  readonly replica?: string;
   readonly createdAt: number;
   readonly updatedAt: number;
 }

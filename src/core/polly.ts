@@ -43,6 +43,8 @@ export interface CoreDeps {
   readonly logger: Logger;
   /** The local node id when this process does node-side work (in-process agent). */
   readonly nodeId?: string;
+  /** This replica's name when several share the store (see CoreContext.replica). */
+  readonly replica?: string;
 }
 
 /**
@@ -74,6 +76,7 @@ export class Polly {
       clock: deps.clock,
       logger: deps.logger,
       ...(deps.nodeId === undefined ? {} : { nodeId: deps.nodeId }),
+      ...(deps.replica === undefined ? {} : { replica: deps.replica }),
     };
     // A store shared with other replicas: follow their usage writes, watching before loading so
     // nothing falls between the load and the watch.

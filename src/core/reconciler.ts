@@ -39,6 +39,11 @@ export interface ReconcileOptions {
    */
   readonly quiescent: boolean;
   readonly idempotencyTtlMs: number;
+  /**
+   * Several replicas: true for an intent whose replica is gone, which nothing is running any
+   * more, so it is finished or rolled back whatever its age (D48).
+   */
+  readonly orphaned?: (intent: { readonly replica?: string; readonly updatedAt: number }) => boolean;
 }
 
 const LISTING_MARGIN_MS = 60_000;
@@ -77,7 +82,7 @@ export async function reconcile(ctx: CoreContext, options: ReconcileOptions): Pr
   const settled = (t: number) => options.quiescent || t < startedAt - LISTING_MARGIN_MS;
   await forEachRecord<Volume>(ctx, keys.volumes, async ({ value: v, revision }) => {
     try {
-      if (v.status === 'creating' && old(v.updatedAt)) {
+      if (v.status === 'creating' && (old(v.updatedAt) || options.orphaned?.(v) === true)) {
         const there = present(v.pool, v.backendId);
         if (there === true) {
           await commitCreate(ctx, v, v.backendId);

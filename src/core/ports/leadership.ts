@@ -13,6 +13,11 @@ export interface Leadership {
   isLeader(): boolean;
   /** The current leader's name, as far as this replica knows. */
   leader(): string | undefined;
+  /**
+   * The names of the replicas alive now (campaigning or leading, this one included); a replica
+   * that died drops out once its lease expires.
+   */
+  liveReplicas(): Promise<ReadonlySet<string>>;
   /** Resigns (letting another replica take over at once) and stops campaigning. */
   close(): Promise<void>;
 }

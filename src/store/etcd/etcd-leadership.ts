@@ -1,4 +1,4 @@
-import type { Campaign, Election, ElectionObserver, Etcd3 } from 'etcd3';
+import type { Campaign, Election, ElectionObserver, Etcd3, Namespace } from 'etcd3';
 import type { Logger } from '../../core/ports/logger.js';
 import type { Leadership } from '../../core/ports/leadership.js';
 
@@ -13,6 +13,7 @@ const RETRY_MS = 500;
  */
 export class EtcdLeadership implements Leadership {
   private readonly election: Election;
+  private readonly campaigns: Namespace;
   private campaign?: Campaign;
   private observer?: ElectionObserver;
   private current?: AbortController;
@@ -29,7 +30,8 @@ export class EtcdLeadership implements Leadership {
     readonly candidate: string,
     private readonly logger: Logger,
   ) {
-    this.election = client.namespace(prefix).election('leader', ttlSeconds);
+    this.campaigns = client.namespace(prefix);
+    this.election = this.campaigns.election('leader', ttlSeconds);
   }
 
   start(lead: (signal: AbortSignal) => void): void {
@@ -43,6 +45,11 @@ export class EtcdLeadership implements Leadership {
 
   leader(): string | undefined {
     return this.isLeader() ? this.candidate : this.leaderName;
+  }
+
+  async liveReplicas(): Promise<ReadonlySet<string>> {
+    // Every campaign, the leader's and those waiting, is a key bound to its replica's lease.
+    return new Set(Object.values(await this.campaigns.getAll().prefix('leader/').strings()));
   }
 
   async close(): Promise<void> {
