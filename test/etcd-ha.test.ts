@@ -43,6 +43,9 @@ async function assertConsistent(server: RunningServer, service: string, pool: st
   const poolView = (await api(server, 'GET', `/v1/pools?service=${service}`)).body.items.find((p: any) => p.name === pool);
   const sum = (vs: any[]) => vs.reduce((s, v) => s + v.size, 0);
   const creating = volumes.filter((v) => v.status === 'creating');
+  // The usage record in the store itself, then this replica's cached view of it.
+  const stored = (await listAll<{ key: string; value: any }>(server, `/v1/store?prefix=pools/${service}/${pool}`))[0]!.value;
+  assert.deepEqual([stored.volumes, stored.reservedBytes, stored.provisionedBytes], [volumes.length, sum(creating), sum(volumes) - sum(creating)], 'the stored usage record matches the volume records');
   assert.equal(poolView.volumes, volumes.length, 'the pool counts every volume record');
   assert.equal(poolView.reservedBytes, sum(creating), 'reserved bytes are the creating volumes');
   assert.equal(poolView.provisionedBytes, sum(volumes) - sum(creating), 'provisioned bytes are the others');

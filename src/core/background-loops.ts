@@ -20,6 +20,7 @@ export interface BackgroundOptions {
 
 /** How old an intent of a vanished replica must be before a pass takes it over (D48). */
 export const ORPHAN_GRACE_MS = 10_000;
+const LIVENESS_RECHECK_MS = 3000;
 
 /** Runtime reconcile passes never touch intents younger than this (D5). */
 export const RUNTIME_INTENT_AGE_MS = 15 * 60_000;
@@ -35,7 +36,15 @@ export function runLeaderLoops(target: BackgroundTarget, options: BackgroundOpti
   const pass = async () => {
     if (signal.aborted) return;
     try {
-      const live = await options.liveReplicas?.();
+      // A replica counts as gone only when two looks LIVENESS_RECHECK_MS apart both miss it: a
+      // replica re-campaigning after an etcd hiccup is briefly absent but still running.
+      let live: Set<string> | undefined;
+      if (options.liveReplicas) {
+        live = new Set(await options.liveReplicas());
+        await new Promise((r) => setTimeout(r, LIVENESS_RECHECK_MS).unref());
+        for (const name of await options.liveReplicas()) live.add(name);
+      }
+      if (signal.aborted) return;
       const startedAt = Date.now();
       await target.reconcile({
         intentAgeMs: options.intentAgeMs, quiescent: false, idempotencyTtlMs: options.idempotencyTtlMs,

@@ -135,7 +135,27 @@ export class ServiceLedger implements LedgerView {
   /** Events may have been missed (a watch reconnected): re-read the usage records, between batches. */
   resync(): void {
     this.stale = true;
-    if (!this.running) void this.reloadIfStale().catch(() => undefined);
+    this.reloadWhenIdle();
+  }
+
+  /**
+   * Re-reads now if idle (else the next batch does), retrying every second while the store is
+   * away. The re-read holds the ledger like a batch does: a batch planned meanwhile would have
+   * its in-memory usage replaced under it and then write wrong totals.
+   */
+  private reloadWhenIdle(): void {
+    if (this.running || !this.stale) return;
+    this.running = true;
+    void this.reloadIfStale()
+      .catch(() => void setTimeout(() => this.reloadWhenIdle(), 1000).unref())
+      .finally(() => {
+        this.running = false;
+        this.applyObserved();
+        if (this.queue.length > 0) {
+          this.running = true;
+          setImmediate(() => void this.drain());
+        }
+      });
   }
 
   private async reloadIfStale(): Promise<void> {
