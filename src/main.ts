@@ -10,6 +10,7 @@ import { runCli, type ServerStartOptions } from './cli/main.js';
 import { loadConfig } from './config/load-config.js';
 import type { PollyConfig } from './config/polly-config.js';
 import { createPlacementRegistry } from './core/placement/registry.js';
+import { ADMIN } from './core/model.js';
 import { Polly } from './core/polly.js';
 import { systemClock } from './core/ports/clock.js';
 import type { StorageDriver } from './core/ports/storage-driver.js';
@@ -69,8 +70,12 @@ export async function startServer(opts: ServerStartOptions): Promise<void> {
   const drivers = new Map<string, StorageDriver>(config.services.map((s) => [s.name, createDriver(registry, s)]));
   // One of several replicas (etcd): named, so its intents name it (D48).
   const replica = config.store.type === 'etcd' ? `${config.server.nodeId}/${process.pid}/${Math.random().toString(36).slice(2, 8)}` : undefined;
-  const polly = await Polly.open({ store, services: config.services, drivers, placement: config.placement, clock: systemClock, logger,
-    ...(config.server.inProcessAgent ? { nodeId: config.server.nodeId } : {}), ...(replica !== undefined ? { replica } : {}) });
+  const polly = await Polly.open({
+    store, services: config.services, drivers, placement: config.placement, clock: systemClock, logger,
+    ...(config.server.inProcessAgent ? { nodeId: config.server.nodeId } : {}),
+    ...(replica !== undefined ? { replica } : {}),
+    claims: { defaultTtlMs: config.claims.defaultTtlMs, maxTtlMs: config.claims.maxTtlMs },
+  });
   // The elected leader runs the background loops (D41); campaigning starts before the replica
   // serves, so it counts as alive before it writes anything. The start-up repairs below assume
   // nothing else is running, which only holds for a lone server.
@@ -82,10 +87,23 @@ export async function startServer(opts: ServerStartOptions): Promise<void> {
     l.start((signal) => runLeaderLoops(polly, {
       reconcileIntervalMs: config.reconcile.intervalMs, idempotencyTtlMs: config.reconcile.idempotencyTtlMs, intentAgeMs: RUNTIME_INTENT_AGE_MS, logger,
       liveReplicas: () => l.liveReplicas(),
+      also: [{ what: 'releasing expired claims', everyMs: config.claims.expireIntervalMs, run: () => polly.expireClaims() }],
     }, signal));
   } else {
     const startup = await polly.reconcile({ intentAgeMs: 0, quiescent: true, idempotencyTtlMs: config.reconcile.idempotencyTtlMs });
     logger.info({ finished: startup.finished.length, rolledBack: startup.rolledBack.length, unmanaged: startup.unmanaged.length }, 'start-up reconcile done');
+  }
+  if (config.server.inProcessAgent) {
+    // The in-process agent's view of this node, rebuilt from the kernel: reported, never unmounted.
+    await polly.reconcileNodeVolumes(ADMIN).then(
+      (node) => {
+        for (const v of node.unknown) logger.warn({ node: v }, 'mounted or attached on this node, but no Polly volume has this backend');
+        for (const v of node.notAttachedHere) logger.warn({ node: v }, 'mounted or attached on this node, but the catalog has no attachment of it here');
+      },
+      (err: unknown) => logger.error({ err }, 'reading the volumes of this node failed'),
+    );
+  }
+  if (leadership === undefined) {
     const interrupted = await polly.failInterruptedInstances();
     if (interrupted > 0) logger.warn({ interrupted }, 'service instance operations interrupted by the restart marked failed');
   }
@@ -117,6 +135,9 @@ export async function startServer(opts: ServerStartOptions): Promise<void> {
       void polly.reconcile({ intentAgeMs: RUNTIME_INTENT_AGE_MS, quiescent: false, idempotencyTtlMs: config.reconcile.idempotencyTtlMs })
         .catch((err: unknown) => logger.error({ err }, 'reconcile failed'));
     }, config.reconcile.intervalMs));
+    loops.push(setInterval(() => {
+      void polly.expireClaims().catch((err: unknown) => logger.error({ err }, 'releasing expired claims failed'));
+    }, config.claims.expireIntervalMs));
   }
   for (const t of loops) t.unref();
 

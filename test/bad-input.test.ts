@@ -37,7 +37,8 @@ type BodyKind =
   | 'params' // a map of string → string
   | 'object' // a map of anything (fields)
   | 'source'
-  | 'confirm';
+  | 'confirm'
+  | 'seconds'; // a positive number of seconds with an upper bound
 
 type QueryKind = 'name' | 'status' | 'limit' | 'cursor' | 'labelQuery' | 'prefix';
 
@@ -75,6 +76,9 @@ const fresh = (prefix: string): string => `${prefix}-${++serial}`;
 
 const volumeParam = { id: (c: Ctx) => c.volumeId };
 const snapshotParam = { id: (c: Ctx) => c.snapshotId };
+/** The capacity offer of the default pool (its id is the pool's, encoded). */
+const offerParam = { id: () => `ofr-${Buffer.from('c:default/local').toString('base64url')}` };
+const claimParam = { id: () => 'clm-01jd0000000000000000000000' };
 const schedulersBody = { valid: () => ({ schedulers: ['k8s'] }), fields: [{ name: 'schedulers', kind: 'names', required: true }] } as const;
 
 const ROUTES: readonly RouteSpec[] = [
@@ -93,7 +97,7 @@ const ROUTES: readonly RouteSpec[] = [
         { name: 'zone', kind: 'name' }, { name: 'zones', kind: 'names' }, { name: 'nodes', kind: 'names' },
         { name: 'networkName', kind: 'text' }, { name: 'labels', kind: 'labels' }, { name: 'poolLabels', kind: 'labels' },
         { name: 'parameters', kind: 'params' }, { name: 'fields', kind: 'object' }, { name: 'schedulers', kind: 'names' },
-        { name: 'source', kind: 'source' },
+        { name: 'source', kind: 'source' }, { name: 'claim', kind: 'id' },
       ],
     },
   },
@@ -109,7 +113,10 @@ const ROUTES: readonly RouteSpec[] = [
     method: 'POST', path: '/v1/volumes/{id}/attachments', params: volumeParam,
     body: {
       valid: () => ({ nodeId: 'node-1' }),
-      fields: [{ name: 'nodeId', kind: 'name', required: true }, { name: 'accessMode', kind: 'accessMode' }, { name: 'readOnly', kind: 'bool' }],
+      fields: [
+        { name: 'nodeId', kind: 'name', required: true }, { name: 'accessMode', kind: 'accessMode' }, { name: 'readOnly', kind: 'bool' },
+        { name: 'claim', kind: 'id' },
+      ],
     },
   },
   { method: 'DELETE', path: '/v1/volumes/{id}/attachments/{nodeId}', params: { ...volumeParam, nodeId: () => 'node-1' } },
@@ -135,6 +142,19 @@ const ROUTES: readonly RouteSpec[] = [
       ],
     },
   },
+  { method: 'GET', path: '/v1/offers', query: { scheduler: 'name' } },
+  { method: 'GET', path: '/v1/offers/watch', query: { scheduler: 'name' } },
+  {
+    method: 'POST', path: '/v1/offers/{id}/accept', params: offerParam,
+    body: { valid: () => ({ size: '1Mi', ttl: 60 }), fields: [{ name: 'size', kind: 'size' }, { name: 'ttl', kind: 'seconds' }] },
+  },
+  {
+    method: 'POST', path: '/v1/offers/{id}/decline', params: offerParam,
+    body: { valid: () => ({ refuseSeconds: 5 }), fields: [{ name: 'refuseSeconds', kind: 'seconds' }] },
+  },
+  { method: 'GET', path: '/v1/claims', query: { scheduler: 'name' } },
+  { method: 'GET', path: '/v1/claims/{id}', params: claimParam },
+  { method: 'DELETE', path: '/v1/claims/{id}', params: claimParam },
   { method: 'GET', path: '/v1/store', query: { prefix: 'prefix', limit: 'limit', cursor: 'cursor' } },
   { method: 'GET', path: '/v1/reconcile' },
   // the 2016 routes
@@ -219,6 +239,8 @@ function badValues(kind: BodyKind): readonly unknown[] {
       return [{ snapshot: '../x' }, { volume: 'a/b' }, { snapshot: 'a\u0000' }, { snapshot: LONG_NAME }, { bogus: 'x' }, {}, { snapshot: 'a', volume: 'b' }, 'x', 5];
     case 'confirm':
       return ['true', 'yes', 1, 'on', false, null, 0, [true]];
+    case 'seconds':
+      return ['abc', '60', -1, 0, 1e12, true, {}, [60], null];
   }
 }
 

@@ -11,7 +11,7 @@ import { parse as parseYaml } from 'yaml';
 import { GiB, MiB, freshNames, poolDir, volumeDirs } from './support/polly-fixtures.js';
 import { cleanup, cliRun, freePort, startPollyServer, type CliOptions, type CliResult, type RunningServer } from './support/server-process.js';
 
-const LONG = { timeout: 120_000 };
+const LONG = { timeout: 300_000 }; // hang protection only; the suite runs ~100 CLI processes
 const SERVICE = 'default';
 const POOL = 'local';
 

@@ -1,5 +1,5 @@
 /** Table columns of each resource. Sizes are human-readable here; YAML and JSON keep bytes. */
-import type { Pool, Service, Snapshot, StoreEntry, UnmanagedVolume, Volume } from '../client/types.js';
+import type { Claim, Offer, Pool, Service, Snapshot, StoreEntry, UnmanagedVolume, Volume } from '../client/types.js';
 import { formatBytes } from '../core/units.js';
 import { cell } from './output.js';
 import type { Column } from './table.js';
@@ -67,4 +67,25 @@ export const storeColumns: Column<StoreEntry>[] = [
   { header: 'KEY', value: (e) => e.key },
   { header: 'REVISION', value: (e) => String(e.revision) },
   { header: 'VALUE', value: (e) => (typeof e.value === 'string' ? e.value : JSON.stringify(e.value)) },
+];
+
+export const offerColumns: Column<Offer>[] = [
+  { header: 'ID', value: (o) => o.id },
+  { header: 'KIND', value: (o) => o.kind },
+  { header: 'SERVICE', value: (o) => o.service },
+  { header: 'POOL', value: (o) => o.pool },
+  { header: 'ZONE', value: (o) => cell(o.zone) },
+  { header: 'VOLUME', value: (o) => cell(o.volumeId) },
+  { header: 'SIZE', value: (o) => size(o.kind === 'capacity' ? o.maxVolumeBytes : o.size) },
+  { header: 'FREE', value: (o) => (o.kind === 'capacity' ? size(o.freeBytes) : '-') },
+];
+
+export const claimColumns: Column<Claim>[] = [
+  { header: 'ID', value: (c) => c.id },
+  { header: 'KIND', value: (c) => c.kind },
+  { header: 'SCHEDULER', value: (c) => c.scheduler },
+  { header: 'POOL', value: (c) => c.pool },
+  { header: 'VOLUME', value: (c) => cell(c.volumeId) },
+  { header: 'SIZE', value: (c) => size(c.size) },
+  { header: 'EXPIRES', value: (c) => c.expiresAt },
 ];

@@ -42,6 +42,23 @@ export function parseSizeOption(value: string): number {
   }
 }
 
+const SECONDS_UNITS: Readonly<Record<string, number>> = { ms: 0.001, s: 1, m: 60, h: 3600 };
+
+/** `90`, `30s`, `5m`, `1h30m` → seconds (a bare number is seconds). */
+export function parseSecondsOption(value: string): number {
+  const s = value.trim();
+  if (/^\d+(?:\.\d+)?$/.test(s)) return positive(Number(s), value);
+  if (!/^(?:\d+(?:\.\d+)?(?:ms|s|m|h))+$/.test(s)) throw new InvalidArgumentError(`"${value}" is not a duration; use seconds (90) or 30s, 5m, 1h30m`);
+  let seconds = 0;
+  for (const m of s.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) seconds += Number(m[1]) * SECONDS_UNITS[m[2]!]!;
+  return positive(seconds, value);
+}
+
+function positive(seconds: number, value: string): number {
+  if (!(seconds > 0)) throw new InvalidArgumentError(`"${value}" must be longer than 0`);
+  return seconds;
+}
+
 export function parseNonNegativeInt(value: string): number {
   if (!/^\s*\d+\s*$/.test(value)) throw new InvalidArgumentError(`"${value}" is not a whole number`);
   const n = Number(value);

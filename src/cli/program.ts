@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import type { App, CliHooks } from './app.js';
 import { envCommand } from './commands/env.js';
+import { offerCommands } from './commands/offer.js';
 import { poolCommands } from './commands/pool.js';
 import { serverCommands } from './commands/server.js';
 import { serviceCommands } from './commands/service.js';
@@ -44,6 +45,7 @@ export function buildProgram(io: CliIo, hooks: CliHooks): Command {
   snapshotCommands(program, app);
   serviceCommands(program, app);
   poolCommands(program, app);
+  offerCommands(program, app);
   storeCommands(program, app);
   versionCommand(program, app);
   envCommand(program, app);

@@ -4,8 +4,15 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError, ConnectionError, networkCode } from './errors.js';
+import { SseParser, type SseMessage } from './sse.js';
 import type {
+  AcceptOfferRequest,
   AdoptRequest,
+  AttachRequest,
+  Claim,
+  Offer,
+  OfferDecline,
+  OfferStreamEvent,
   CreateSnapshotRequest,
   CreateVolumeRequest,
   EraseResult,
@@ -170,6 +177,82 @@ export class PollyClient {
 
   async revokeVolume(id: string, schedulers: string[], opts?: RequestOptions): Promise<Volume> {
     return (await this.#send('POST', `/v1/volumes/${seg(id)}/revoke`, { body: { schedulers } }, opts)).body as Volume;
+  }
+
+  /** Records an attachment; with `claim`, consumes the caller's volume claim on it. */
+  async attachVolume(id: string, req: AttachRequest, opts?: RequestOptions): Promise<Volume> {
+    return (await this.#send('POST', `/v1/volumes/${seg(id)}/attachments`, { body: req }, opts)).body as Volume;
+  }
+
+  // ── offers and claims ─────────────────────────────────────────────────────
+
+  /** The caller's offers (admins: `scheduler` names whose offers to list). */
+  async listOffers(filter: { scheduler?: string } = {}, opts?: RequestOptions): Promise<Offer[]> {
+    return items<Offer>((await this.#send('GET', '/v1/offers', { query: { scheduler: filter.scheduler } }, opts)).body);
+  }
+
+  /** Accepts an offer: a claim reserving the volume or `size` bytes of the pool for `ttl` seconds. */
+  async acceptOffer(id: string, req: AcceptOfferRequest = {}, opts?: RequestOptions): Promise<Claim> {
+    return (await this.#send('POST', `/v1/offers/${seg(id)}/accept`, { body: req }, opts)).body as Claim;
+  }
+
+  /** Declines an offer: not offered again to the caller for `refuseSeconds`. */
+  async declineOffer(id: string, req: { refuseSeconds?: number } = {}, opts?: RequestOptions): Promise<OfferDecline> {
+    return (await this.#send('POST', `/v1/offers/${seg(id)}/decline`, { body: req }, opts)).body as OfferDecline;
+  }
+
+  async listClaims(filter: { scheduler?: string } = {}, opts?: RequestOptions): Promise<Claim[]> {
+    return items<Claim>((await this.#send('GET', '/v1/claims', { query: { scheduler: filter.scheduler } }, opts)).body);
+  }
+
+  /** Releases a claim before it expires; answers the released claim. */
+  async releaseClaim(id: string, opts?: RequestOptions): Promise<Claim> {
+    return (await this.#send('DELETE', `/v1/claims/${seg(id)}`, {}, opts)).body as Claim;
+  }
+
+  /**
+   * Follows GET /v1/offers/watch: a `snapshot` first (or, with `lastEventId`, the events missed
+   * since), then every change. Runs until the server ends the stream or `signal` aborts it; no
+   * time limit applies.
+   */
+  async *watchOffers(options: { scheduler?: string; lastEventId?: string; signal?: AbortSignal } = {}): AsyncGenerator<OfferStreamEvent> {
+    const path = '/v1/offers/watch';
+    const url = this.baseUrl + path + queryString({ scheduler: options.scheduler });
+    const headers: Record<string, string> = { accept: 'text/event-stream', 'user-agent': this.#userAgent };
+    if (this.#token !== undefined) headers.authorization = `Bearer ${this.#token}`;
+    if (options.lastEventId !== undefined) headers['last-event-id'] = options.lastEventId;
+    let res: Response;
+    try {
+      res = await fetch(url, { headers, ...(options.signal ? { signal: options.signal } : {}) });
+    } catch (e) {
+      if (options.signal?.aborted) throw e;
+      const code = networkCode(e);
+      throw new ConnectionError(this.baseUrl, code, `cannot reach Polly at ${this.baseUrl}: ${code}`, { cause: e });
+    }
+    this.#onResponse?.({ method: 'GET', url, status: res.status, ms: 0 });
+    if (!res.ok || !res.body) {
+      const text = await res.text();
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = undefined;
+      }
+      throw toApiError(res.status, res.statusText, parsed, parsed === undefined ? text : undefined);
+    }
+    const decoder = new TextDecoder();
+    const parser = new SseParser();
+    try {
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        for (const m of parser.push(decoder.decode(chunk, { stream: true }))) {
+          const event = offerEvent(m);
+          if (event) yield event;
+        }
+      }
+    } catch (e) {
+      if (options.signal?.aborted) return;
+      throw e;
+    }
   }
 
   // ── snapshots ─────────────────────────────────────────────────────────────
@@ -375,6 +458,28 @@ function items<T>(body: unknown): T[] {
 function page<T>(body: unknown): Page<T> {
   const next = (body as { next?: unknown }).next;
   return { items: items<T>(body), ...(typeof next === 'string' && next !== '' ? { next } : {}) };
+}
+
+function offerEvent(m: SseMessage): OfferStreamEvent | undefined {
+  if (m.id === undefined) return undefined;
+  let data: unknown;
+  try {
+    data = JSON.parse(m.data);
+  } catch {
+    throw new ApiError(200, 'BAD_RESPONSE', `offer stream event ${m.id} does not carry JSON`);
+  }
+  const d = data as { offers?: Offer[]; id?: string };
+  switch (m.event) {
+    case 'snapshot':
+      return { id: m.id, type: 'snapshot', offers: d.offers ?? [] };
+    case 'added':
+    case 'changed':
+      return { id: m.id, type: m.event, offer: data as Offer };
+    case 'rescinded':
+      return { id: m.id, type: 'rescinded', offerId: String(d.id) };
+    default:
+      return undefined; // event types this client does not know yet
+  }
 }
 
 function unwrapOperation<T>(body: unknown): Operation<T> {

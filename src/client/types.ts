@@ -155,7 +155,70 @@ export interface CreateVolumeRequest {
   fields?: Record<string, unknown>;
   schedulers?: string[];
   source?: VolumeSourceRequest;
+  /** A capacity claim (clm-…) of the caller: the volume takes its pool and reservation. */
+  claim?: string;
 }
+
+export interface AttachRequest {
+  nodeId: string;
+  accessMode?: 'rwo' | 'rox' | 'rwx';
+  readOnly?: boolean;
+  /** A volume claim (clm-…) of the caller on this volume, consumed by the attach. */
+  claim?: string;
+}
+
+/** Storage offered to a scheduler: free capacity of a pool, or an existing volume. */
+export interface Offer {
+  id: string;
+  kind: 'capacity' | 'volume';
+  service: string;
+  pool: string;
+  zone?: string;
+  node?: string;
+  types?: string[];
+  labels: Labels;
+  /** Capacity offers. */
+  freeBytes?: number;
+  maxVolumeBytes?: number;
+  maxIops?: number;
+  /** Volume offers. */
+  volumeId?: string;
+  name?: string;
+  size?: number;
+  type?: string;
+}
+
+export interface AcceptOfferRequest {
+  /** Bytes to reserve (capacity offers). */
+  size?: number;
+  /** Seconds the claim lives. */
+  ttl?: number;
+}
+
+export interface Claim {
+  id: string;
+  kind: 'capacity' | 'volume';
+  scheduler: string;
+  offerId: string;
+  service: string;
+  pool: string;
+  volumeId?: string;
+  size: number;
+  createdAt: string;
+  expiresAt: string;
+}
+
+export interface OfferDecline {
+  offerId: string;
+  scheduler: string;
+  until: string;
+}
+
+/** One event of GET /v1/offers/watch. */
+export type OfferStreamEvent =
+  | { id: string; type: 'snapshot'; offers: Offer[] }
+  | { id: string; type: 'added' | 'changed'; offer: Offer }
+  | { id: string; type: 'rescinded'; offerId: string };
 
 export interface LabelChange {
   set?: Labels;

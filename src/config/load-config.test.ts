@@ -26,6 +26,7 @@ describe('loadConfig: defaults', () => {
     assert.deepEqual(c.auth, { tokens: [] });
     assert.deepEqual(c.placement, { filters: [...FILTERS], scorers: { 'least-allocated': 1, 'zone-spread': 1 }, minFeasiblePools: 100, feasiblePercent: 5 });
     assert.deepEqual(c.reconcile, { intervalMs: 30_000, idempotencyTtlMs: 86_400_000 });
+    assert.deepEqual(c.claims, { defaultTtlMs: 300_000, maxTtlMs: 3_600_000, expireIntervalMs: 5_000 });
     assert.deepEqual(c.libstorage, {
       listen: { kind: 'tcp', host: '127.0.0.1', port: 7981 },
       services: [{ name: 'default', service: 'default', driverName: 'vfs', driverType: 'object' }],
@@ -355,7 +356,7 @@ describe('loadConfig: problems', () => {
       `,
       problems: [
         ['server.hots', /^unknown key; accepted keys: host, dataDir, tls, shutdownTimeout, bodyLimit, inProcessAgent, nodeId$/],
-        ['stroe', /^unknown key; accepted keys: server, store, log, auth, placement, reconcile, libstorage, osb, docker, csi, services$/],
+        ['stroe', /^unknown key; accepted keys: server, store, log, auth, placement, reconcile, claims, libstorage, osb, docker, csi, services$/],
         ['services.default.defaults.sise', /^unknown key; accepted keys: size, type$/],
         ['services.default.quota.maxVolume', /^unknown key; accepted keys: maxVolumes, maxBytes$/],
         ['auth.tokens[0].rol', /^unknown key; accepted keys: name, token, role, services$/],
@@ -751,5 +752,16 @@ describe('loadConfig: problems', () => {
     assert.deepEqual(c.placement.filters, ['a']);
     assert.deepEqual(c.placement.scorers, {});
     assert.deepEqual(SCORERS.length, 2);
+  });
+
+  test('claims: TTLs and the expiry interval, a default no longer than the maximum', () => {
+    const c = box.load({ configFile: box.write('claims.yml', 'claims: { defaultTtl: 30s, maxTtl: 10m, expireInterval: 1s }\n') });
+    assert.deepEqual(c.claims, { defaultTtlMs: 30_000, maxTtlMs: 600_000, expireIntervalMs: 1_000 });
+    const e = box.fail({ configFile: box.write('claims-bad.yml', 'claims: { defaultTtl: 2h, maxTtl: 1h, expireInterval: 0s }\n') });
+    assert.equal(e.problems.length, 2, JSON.stringify(e.problems));
+    assert.ok(e.problems.some((p) => p.path === 'claims.defaultTtl' && /longer than claims\.maxTtl/.test(p.message)), JSON.stringify(e.problems));
+    assert.ok(e.problems.some((p) => p.path === 'claims.expireInterval' && /too short/.test(p.message)), JSON.stringify(e.problems));
+    const short = box.fail({ configFile: box.write('claims-short.yml', 'claims: { maxTtl: 10ms }\n') });
+    assert.ok(short.problems.some((p) => p.path === 'claims.maxTtl' && /too short/.test(p.message)), JSON.stringify(short.problems));
   });
 });

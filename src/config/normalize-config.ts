@@ -59,6 +59,8 @@ export function normalizeConfig(input: NormalizeInput): NormalizedConfig {
   const intervalMs = duration(problems, ['reconcile', 'interval'], doc.reconcile?.interval ?? CONFIG_DEFAULTS.reconcileInterval, 1);
   const idempotencyTtlMs = duration(problems, ['reconcile', 'idempotencyTtl'], doc.reconcile?.idempotencyTtl ?? CONFIG_DEFAULTS.idempotencyTtl, 1);
 
+  const claims = normalizeClaims(input);
+
   const frontDoors = {
     doc, problems, nameOf: input.nameOf, cwd: input.cwd, dataDir, serviceNames: services.map((s) => s.spec.name),
     server: server.address, libstorageRaw: input.libstorageRaw,
@@ -72,12 +74,24 @@ export function normalizeConfig(input: NormalizeInput): NormalizedConfig {
     auth: { tokens },
     placement,
     reconcile: { intervalMs, idempotencyTtlMs },
+    claims,
     libstorage: normalizeLibstorage(frontDoors),
     ...(osb ? { osb } : {}),
     docker: normalizeDocker(frontDoors),
     csi: normalizeCsi(input, dataDir, services.map((s) => s.spec), tokens, server.config),
     services: services.map((s) => s.spec),
   };
+}
+
+function normalizeClaims(input: NormalizeInput): NormalizedConfig['claims'] {
+  const { doc, problems } = input;
+  const defaultTtlMs = duration(problems, ['claims', 'defaultTtl'], doc.claims?.defaultTtl ?? CONFIG_DEFAULTS.claimDefaultTtl, 1000);
+  const maxTtlMs = duration(problems, ['claims', 'maxTtl'], doc.claims?.maxTtl ?? CONFIG_DEFAULTS.claimMaxTtl, 1000);
+  const expireIntervalMs = duration(problems, ['claims', 'expireInterval'], doc.claims?.expireInterval ?? CONFIG_DEFAULTS.claimExpireInterval, 1);
+  if (defaultTtlMs > maxTtlMs && maxTtlMs >= 1000) {
+    problems.add(['claims', 'defaultTtl'], `${JSON.stringify(doc.claims?.defaultTtl ?? CONFIG_DEFAULTS.claimDefaultTtl)} is longer than claims.maxTtl`, 'a duration no longer than claims.maxTtl');
+  }
+  return { defaultTtlMs, maxTtlMs, expireIntervalMs };
 }
 
 // ---------------------------------------------------------------------------------------------

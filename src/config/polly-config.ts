@@ -94,6 +94,8 @@ export interface PollyConfig {
   readonly auth: { readonly tokens: readonly TokenSpec[] };
   readonly placement: PlacementConfig;
   readonly reconcile: { readonly intervalMs: number; readonly idempotencyTtlMs: number };
+  /** Claims made by accepting offers: default and longest TTL, and how often expired ones are released. */
+  readonly claims: { readonly defaultTtlMs: number; readonly maxTtlMs: number; readonly expireIntervalMs: number };
   readonly libstorage: LibstorageConfig;
   /** The Open Service Broker front door; absent when no credentials are configured. */
   readonly osb?: OsbConfig;

@@ -114,6 +114,12 @@ export const ReconcileSchema = strict({
   idempotencyTtl: Type.Optional(duration()),
 });
 
+export const ClaimsSchema = strict({
+  defaultTtl: Type.Optional(duration()),
+  maxTtl: Type.Optional(duration()),
+  expireInterval: Type.Optional(duration()),
+});
+
 export const LibstorageServiceSchema = strict({
   service: Type.Optional(name()),
   driver: Type.Optional(name()),
@@ -203,6 +209,7 @@ export const PollyFileSchema = strict({
   auth: Type.Optional(AuthSchema),
   placement: Type.Optional(PlacementSchema),
   reconcile: Type.Optional(ReconcileSchema),
+  claims: Type.Optional(ClaimsSchema),
   libstorage: Type.Optional(LibstorageSchema),
   osb: Type.Optional(OsbSchema),
   docker: Type.Optional(DockerSchema),

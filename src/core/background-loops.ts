@@ -16,6 +16,8 @@ export interface BackgroundOptions {
    * without waiting for `intentAgeMs`, once older than ORPHAN_GRACE_MS (D48).
    */
   readonly liveReplicas?: () => Promise<ReadonlySet<string>>;
+  /** More loops only the leader runs (e.g. claim expiry), each on its own interval. */
+  readonly also?: readonly { readonly what: string; readonly everyMs: number; run(): Promise<unknown> }[];
 }
 
 /** How old an intent of a vanished replica must be before a pass takes it over (D48). */
@@ -60,6 +62,16 @@ export function runLeaderLoops(target: BackgroundTarget, options: BackgroundOpti
       timer.unref();
     }
   };
-  signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
+  const others = (options.also ?? []).map((loop) => {
+    const t = setInterval(() => {
+      void loop.run().catch((err: unknown) => options.logger.error({ err }, `${loop.what} failed`));
+    }, loop.everyMs);
+    t.unref();
+    return t;
+  });
+  signal.addEventListener('abort', () => {
+    clearTimeout(timer);
+    for (const t of others) clearInterval(t);
+  }, { once: true });
   void pass();
 }

@@ -1,3 +1,4 @@
+import type { ChangeBus } from './changes.js';
 import { PollyError, notFound } from './errors.js';
 import type { ServiceLedger } from './ledger.js';
 import type { ServiceSpec } from './model.js';
@@ -16,11 +17,22 @@ export interface CoreContext {
   readonly placement: Placement;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** Change notifications of committed writes (offers watch them). */
+  readonly changes: ChangeBus;
+  readonly claims: ClaimSettings;
   /** This host's node id when the process does node-side work (in-process agent); else absent. */
   readonly nodeId?: string;
   /** This replica's name when several share the store; stamped on the intents it writes. */
   readonly replica?: string;
 }
+
+/** Claim lifetimes: the TTL a claim gets when the accept names none, and the longest allowed. */
+export interface ClaimSettings {
+  readonly defaultTtlMs: number;
+  readonly maxTtlMs: number;
+}
+
+export const DEFAULT_CLAIM_SETTINGS: ClaimSettings = Object.freeze({ defaultTtlMs: 5 * 60_000, maxTtlMs: 60 * 60_000 });
 
 export function serviceOf(ctx: CoreContext, name: string): { spec: ServiceSpec; driver: StorageDriver; ledger: ServiceLedger } {
   const spec = ctx.services.get(name);

@@ -92,10 +92,18 @@ export interface Volume {
   readonly createdBy?: string;
   readonly attachments: readonly Attachment[];
   readonly source?: VolumeSource;
+  /** The live (or not yet released) claim on the volume; at most one. */
+  readonly claim?: VolumeClaimRef;
   /** The server replica that wrote a `creating` intent (several replicas only, D48). */
   readonly replica?: string;
   readonly createdAt: number;
   readonly updatedAt: number;
+}
+
+export interface VolumeClaimRef {
+  readonly id: string;
+  readonly scheduler: string;
+  readonly expiresAt: number;
 }
 
 export type SnapshotStatus = 'creating' | 'ready' | 'deleting' | 'error';
@@ -127,3 +135,23 @@ export type Caller =
   | { readonly kind: 'scheduler'; readonly name: string; readonly services: readonly string[] | '*' };
 
 export const ADMIN: Caller = { kind: 'admin', name: 'admin' };
+
+/**
+ * A time-limited reservation made by accepting an offer (DESIGN.md §2). A capacity claim holds
+ * `sizeBytes` of its pool as reserved bytes (and of its service's quota); a volume claim holds
+ * the volume for its owner.
+ */
+export interface Claim {
+  readonly id: string;
+  readonly kind: 'capacity' | 'volume';
+  /** The scheduler (caller name) that accepted the offer; only it may use the claim. */
+  readonly scheduler: string;
+  readonly offerId: string;
+  readonly service: string;
+  /** Pool id (`<service>/<pool>`). */
+  readonly pool: string;
+  readonly volumeId?: string;
+  readonly sizeBytes: number;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+}

@@ -6,12 +6,13 @@ import { describe, it } from 'node:test';
 import { createDirDriver } from '../drivers/dir/dir-driver.js';
 import { cleanupHostDir, findmnt } from '../drivers/node/testing/host-cleanup.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
-import { PollyError, type ErrorCode } from './errors.js';
 import { ADMIN, type Caller, type ServiceSpec } from './model.js';
+import { keys } from './keys.js';
 import { Polly } from './polly.js';
 import { systemClock } from './ports/clock.js';
 import { silentLogger } from './ports/logger.js';
 import { MiB } from './units.js';
+import { expectCode } from './testing/expect-code.js';
 
 interface World {
   readonly polly: Polly;
@@ -41,19 +42,34 @@ async function withWorld(fn: (w: World) => Promise<void>, nodeId: string | null 
   }
 }
 
-async function expectCode(promise: Promise<unknown>, code: ErrorCode, message?: RegExp): Promise<void> {
-  await assert.rejects(promise, (e: unknown) => {
-    assert.ok(e instanceof PollyError, String(e));
-    assert.equal(e.code, code, e.message);
-    if (message) assert.match(e.message, message);
-    return true;
-  });
-}
 
 const createVolume = async (polly: Polly, name: string, caller: Caller = ADMIN) =>
   (await polly.createVolume(caller, { service: 'default', name, sizeBytes: 4 * MiB })).volume;
 
 describe('node-side use cases (local node)', () => {
+  it('reports what is mounted here that the catalog does not explain', () =>
+    withWorld(async ({ polly, host }) => {
+      const v = await createVolume(polly, 'data');
+      await polly.attachVolume(ADMIN, v.id, { nodeId: 'node-a' });
+      const staging = path.join(host, 'staging');
+      await polly.stageVolume(ADMIN, v.id, { stagingPath: staging });
+      // The catalog loses the attachment (another server detached it) while it is mounted here.
+      await polly.detachVolume(ADMIN, v.id, 'node-a');
+      const report = await polly.reconcileNodeVolumes(ADMIN);
+      assert.deepEqual(report.unknown, []);
+      assert.deepEqual(report.notAttachedHere.map((n) => ({ volumeId: n.volumeId, mountPaths: n.mountPaths })), [{ volumeId: v.id, mountPaths: [staging] }]);
+      assert.ok(await findmnt(staging), 'reported, not unmounted');
+      await polly.unstageVolume(ADMIN, v.id, staging);
+      // A backend volume the catalog does not know, mounted by hand.
+      const stray = await polly.createVolume(ADMIN, { service: 'default', name: 'stray', sizeBytes: MiB });
+      await polly.attachVolume(ADMIN, stray.volume.id, { nodeId: 'node-a' });
+      await polly.stageVolume(ADMIN, stray.volume.id, { stagingPath: staging });
+      await polly.ctx.store.txn({ compares: [], ops: [{ type: 'delete', key: keys.volume(stray.volume.id) }] });
+      const strays = await polly.reconcileNodeVolumes(ADMIN);
+      assert.deepEqual(strays.unknown.map((n) => n.backendId), [stray.volume.backendId]);
+      assert.deepEqual(strays.notAttachedHere, []);
+    }));
+
   it('stages and publishes an attached volume, and undoes it', () =>
     withWorld(async ({ polly, host }) => {
       const v = await createVolume(polly, 'data');
@@ -73,6 +89,7 @@ describe('node-side use cases (local node)', () => {
       assert.deepEqual(listed.map((l) => ({ ...l, mountPaths: [...l.mountPaths].sort() })), [
         { service: 'default', pool: 'local', backendId: v.backendId, volumeId: v.id, mountPaths: [staging, target].sort() },
       ]);
+      assert.deepEqual(await polly.reconcileNodeVolumes(ADMIN), { unknown: [], notAttachedHere: [] });
       await polly.unpublishVolume(ADMIN, v.id, target);
       await polly.unpublishVolume(ADMIN, v.id, target);
       await polly.unstageVolume(ADMIN, v.id, staging);

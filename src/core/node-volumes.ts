@@ -203,3 +203,31 @@ export async function listNodeVolumes(ctx: CoreContext, caller: Caller): Promise
   }
   return out;
 }
+
+/** What the kernel of this node shows that the catalog does not explain. */
+export interface NodeReconcileReport {
+  /** Attached or mounted here, but no Polly volume has that backend. */
+  readonly unknown: NodeVolume[];
+  /** Mounted or attached here, while the catalog records no attachment of the volume to this node. */
+  readonly notAttachedHere: NodeVolume[];
+}
+
+/**
+ * Compares what is attached and mounted on this node (read from the kernel) with the catalog's
+ * attachments, as an agent does when it starts. It reports and never unmounts: something
+ * mounted that the catalog does not explain may be in use, and only an admin can tell.
+ */
+export async function reconcileNodeVolumes(ctx: CoreContext, caller: Caller): Promise<NodeReconcileReport> {
+  const nodeId = localNode(ctx);
+  const unknown: NodeVolume[] = [];
+  const notAttachedHere: NodeVolume[] = [];
+  for (const found of await listNodeVolumes(ctx, caller)) {
+    if (found.volumeId === undefined) {
+      unknown.push(found);
+      continue;
+    }
+    const volume = (await loadVolume(ctx, found.volumeId))?.value;
+    if (!volume?.attachments.some((a) => a.nodeId === nodeId)) notAttachedHere.push(found);
+  }
+  return { unknown, notAttachedHere };
+}

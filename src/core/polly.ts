@@ -1,6 +1,10 @@
-import type { CoreContext } from './context.js';
+import { ChangeBus, NotifyingStore } from './changes.js';
+import { acceptOffer, expireClaims, getClaim, listClaims, releaseClaim, type AcceptInput, type ClaimFilter } from './claims.js';
+import { DEFAULT_CLAIM_SETTINGS, type ClaimSettings, type CoreContext } from './context.js';
+import { OfferFeed, type OfferEvent, type OfferFeedOptions } from './offer-feed.js';
+import { declineOffer, listOffers, offerAudience, type DeclineInput, type OfferQuery } from './offers.js';
 import { ServiceLedger } from './ledger.js';
-import { followUsage } from './usage-watch.js';
+import { followCatalog } from './catalog-watch.js';
 import type { Caller, ServiceSpec } from './model.js';
 import { OperationTracker } from './operations.js';
 import { Placement, type PlacementOptions } from './placement/placement.js';
@@ -25,7 +29,7 @@ import {
   type BindInput, type ProvisionInput,
 } from './service-instances.js';
 import {
-  expandVolumeOnNode, listNodeVolumes, nodeVolumeStats, publishVolume, stageVolume, unpublishVolume, unstageVolume,
+  expandVolumeOnNode, listNodeVolumes, nodeVolumeStats, publishVolume, reconcileNodeVolumes, stageVolume, unpublishVolume, unstageVolume,
   type NodePublishInput, type NodeStageInput,
 } from './node-volumes.js';
 import type { OperationOptions } from './ports/storage-driver.js';
@@ -41,6 +45,9 @@ export interface CoreDeps {
   readonly placement: PlacementOptions;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** Claim TTLs (default: 5 min, at most 1 h). */
+  readonly claims?: ClaimSettings;
+  readonly offerFeed?: OfferFeedOptions;
   /** The local node id when this process does node-side work (in-process agent). */
   readonly nodeId?: string;
   /** This replica's name when several share the store (see CoreContext.replica). */
@@ -54,36 +61,44 @@ export interface CoreDeps {
 export class Polly {
   readonly ctx: CoreContext;
   readonly operations: OperationTracker;
+  /** Live offers per scheduler, for watchers. */
+  readonly offerFeed: OfferFeed;
   /** Operations in flight per volume/name, for front doors that must refuse a second one (CSI ABORTED). */
   readonly inFlight = new InFlight();
   lastReconcile?: ReconcileReport;
   /** Set when this is one of several replicas (see /v1/version). */
   leadership?: Leadership;
 
-  private constructor(ctx: CoreContext) {
+  private constructor(ctx: CoreContext, feedOptions?: OfferFeedOptions) {
     this.ctx = ctx;
     this.operations = new OperationTracker(ctx.clock);
+    this.offerFeed = new OfferFeed(ctx, feedOptions);
   }
 
   static async open(deps: CoreDeps): Promise<Polly> {
-    const ledgers = new Map(deps.services.map((s) => [s.name, new ServiceLedger(s, deps.store)]));
+    // Every write of core goes through the notifying store, so offers see every change.
+    const changes = new ChangeBus();
+    const store = new NotifyingStore(deps.store, changes);
+    const ledgers = new Map(deps.services.map((s) => [s.name, new ServiceLedger(s, store)]));
     const ctx: CoreContext = {
-      store: deps.store,
+      store,
       services: new Map(deps.services.map((s) => [s.name, s])),
       drivers: deps.drivers,
       ledgers,
       placement: new Placement(createPlacementRegistry(), deps.placement),
       clock: deps.clock,
       logger: deps.logger,
+      changes,
+      claims: deps.claims ?? DEFAULT_CLAIM_SETTINGS,
       ...(deps.nodeId === undefined ? {} : { nodeId: deps.nodeId }),
       ...(deps.replica === undefined ? {} : { replica: deps.replica }),
     };
-    // A store shared with other replicas: follow their usage writes, watching before loading so
-    // nothing falls between the load and the watch.
-    const stopWatches = deps.store.watch === undefined ? [] : await followUsage(deps.store, [...ledgers.values()]);
+    // A store shared with other replicas: follow their writes, watching before loading so nothing
+    // falls between the load and the watch.
+    const stopWatches = deps.store.watch === undefined ? [] : [await followCatalog(deps.store, [...ledgers.values()], changes)];
     for (const l of ledgers.values()) await l.load();
     await refreshCapacity(ctx);
-    const polly = new Polly(ctx);
+    const polly = new Polly(ctx, deps.offerFeed);
     polly.stopWatches = stopWatches;
     return polly;
   }
@@ -109,7 +124,21 @@ export class Polly {
   listPools = (caller: Caller, service?: string) => listPools(this.ctx, caller, service);
   dumpStore = (caller: Caller, prefix?: string, limit?: number, after?: string) => dumpStore(this.ctx, caller, prefix, limit, after);
   eraseStore = (caller: Caller) => eraseStore(this.ctx, caller);
-  refreshCapacity = () => refreshCapacity(this.ctx);
+  refreshCapacity = async () => {
+    await refreshCapacity(this.ctx);
+    this.ctx.changes.emit({ keys: [] });
+  };
+  listOffers = (caller: Caller, query?: OfferQuery) => listOffers(this.ctx, caller, query);
+  acceptOffer = (caller: Caller, offerId: string, input?: AcceptInput) => acceptOffer(this.ctx, caller, offerId, input);
+  declineOffer = (caller: Caller, offerId: string, input?: DeclineInput) => declineOffer(this.ctx, caller, offerId, input);
+  listClaims = (caller: Caller, filter?: ClaimFilter) => listClaims(this.ctx, caller, filter);
+  getClaim = (caller: Caller, id: string) => getClaim(this.ctx, caller, id);
+  releaseClaim = (caller: Caller, id: string) => releaseClaim(this.ctx, caller, id);
+  /** Streams offer changes for the caller (or, for admins, a named scheduler); see OfferFeed.subscribe. */
+  watchOffers = (caller: Caller, query: OfferQuery, lastEventId: string | undefined, listener: (e: OfferEvent) => void) =>
+    this.offerFeed.subscribe(offerAudience(caller, query), lastEventId, listener);
+  /** Releases expired claims; the leader's loop calls it periodically. */
+  expireClaims = () => expireClaims(this.ctx);
   expandVolume = (caller: Caller, id: string, sizeBytes: number, options?: OperationOptions) => expandVolume(this.ctx, caller, id, sizeBytes, options);
   failInterruptedInstances = () => failInterruptedInstances(this.ctx);
   provisionInstance = (caller: Caller, input: ProvisionInput, background: boolean) => provisionInstance(this.ctx, caller, input, background);
@@ -129,6 +158,7 @@ export class Polly {
   expandVolumeOnNode = (caller: Caller, id: string, volumePath: string, options?: OperationOptions) => expandVolumeOnNode(this.ctx, caller, id, volumePath, options);
   nodeVolumeStats = (caller: Caller, id: string, volumePath: string) => nodeVolumeStats(this.ctx, caller, id, volumePath);
   listNodeVolumes = (caller: Caller) => listNodeVolumes(this.ctx, caller);
+  reconcileNodeVolumes = (caller: Caller) => reconcileNodeVolumes(this.ctx, caller);
 
   async reconcile(options: ReconcileOptions): Promise<ReconcileReport> {
     this.lastReconcile = await reconcile(this.ctx, options);
@@ -137,6 +167,7 @@ export class Polly {
 
   async close(): Promise<void> {
     await Promise.allSettled(this.stopWatches.map((stop) => stop()));
+    this.offerFeed.close();
     for (const d of this.ctx.drivers.values()) await d.close();
   }
 }

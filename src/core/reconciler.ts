@@ -1,7 +1,7 @@
 import { serviceOf, type CoreContext } from './context.js';
 import { asPollyError } from './errors.js';
 import { keys } from './keys.js';
-import type { Snapshot, Volume } from './model.js';
+import type { Claim, Snapshot, Volume } from './model.js';
 import type { StorageDriver } from './ports/storage-driver.js';
 import type { StoreRecord } from './ports/store.js';
 import { finishSnapshotDelete } from './snapshots.js';
@@ -130,6 +130,7 @@ export async function reconcile(ctx: CoreContext, options: ReconcileOptions): Pr
     known.add(`${v.pool}\0${v.backendId}`);
     counts.add(v);
   });
+  await forEachRecord<Claim>(ctx, keys.claims, ({ value: c }) => counts.addClaim(c));
   await forEachRecord<Snapshot>(ctx, keys.snapshots, ({ value: s }) => void known.add(`${s.pool}\0${s.backendId}`));
   // What has no record is unmanaged, unless it went away meanwhile (a delete finished after the
   // listing): pools with candidates are listed once more and only what is still there counts.
@@ -195,6 +196,17 @@ class UsageCount {
     if (!service) this.services.set(v.service, (service = { volumes: 0, bytes: 0 }));
     service.volumes++;
     service.bytes += v.sizeBytes;
+  }
+
+  /** A capacity claim holds reserved bytes of its pool and bytes of its service's quota. */
+  addClaim(c: Claim): void {
+    if (c.kind !== 'capacity') return;
+    let pool = this.pools.get(c.pool);
+    if (!pool) this.pools.set(c.pool, (pool = { reservedBytes: 0, provisionedBytes: 0, volumes: 0 }));
+    pool.reservedBytes += c.sizeBytes;
+    let service = this.services.get(c.service);
+    if (!service) this.services.set(c.service, (service = { volumes: 0, bytes: 0 }));
+    service.bytes += c.sizeBytes;
   }
 }
 

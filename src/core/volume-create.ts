@@ -4,12 +4,13 @@ import { PollyError, invalid, notFound } from './errors.js';
 import { newId } from './ids.js';
 import { keys } from './keys.js';
 import { StaleWriteError, type LedgerView } from './ledger.js';
-import type { Caller, Labels, Volume, VolumeSource } from './model.js';
+import type { Caller, Claim, Labels, Volume, VolumeSource } from './model.js';
 import { checkFields, checkLabels, checkName, checkText } from './names.js';
 import { noPoolFits } from './placement/placement.js';
 import type { PlacementRequest } from './placement/types.js';
 import type { BackendRef, OperationOptions } from './ports/storage-driver.js';
-import type { TxnCompare, TxnOp } from './ports/store.js';
+import type { StoreRecord, TxnCompare, TxnOp } from './ports/store.js';
+import { checkClaimId, claimForCreate, claimPlacement, loadClaim } from './claims.js';
 import { loadSnapshot, loadVolume } from './records.js';
 import { formatBytes } from './units.js';
 import { transition } from './volume-state.js';
@@ -30,6 +31,8 @@ export interface CreateVolumeInput {
   /** Pool labels the volume's pool must carry. */
   readonly poolLabels?: Labels;
   readonly source?: VolumeSource;
+  /** A capacity claim of the caller: the volume takes its pool and its reservation. */
+  readonly claim?: string;
 }
 
 export interface CreateOptions extends OperationOptions {
@@ -72,12 +75,13 @@ export async function createVolume(ctx: CoreContext, caller: Caller, input: Crea
     const earlier = await findEarlier(ctx, caller, resolved, fingerprint, idemKey);
     if (earlier) return { volume: earlier, created: false };
 
+    const claim = input.claim !== undefined ? await claimForCreate(ctx, caller, input.claim, input.service, resolved.sizeBytes) : undefined;
     const now = ctx.clock.now();
     const id = newId('vol');
     let intent: { volume: Volume; revision: number };
     try {
       intent = await ledger.submit((view) => {
-        const plan = planReservation(ctx, caller, view, resolved, id, now, fingerprint, idemKey);
+        const plan = planReservation(ctx, caller, view, resolved, id, now, fingerprint, idemKey, claim);
         return { ...plan, result: (revision) => ({ volume: plan.volume, revision }) };
       });
     } catch (e) {
@@ -123,6 +127,11 @@ async function resolve(ctx: CoreContext, caller: Caller, input: CreateVolumeInpu
   for (const n of input.nodes ?? []) checkName('nodes', n);
 
   let sizeBytes = input.sizeBytes;
+  if (input.claim !== undefined) {
+    checkClaimId('claim', input.claim);
+    if (input.source) throw invalid('claim', 'a create from a snapshot or volume goes to its source\'s pool and cannot use a claim');
+    sizeBytes ??= (await loadClaim(ctx, input.claim))?.value.sizeBytes;
+  }
   let source: Resolved['source'];
   if (input.source) {
     const { kind, id } = input.source;
@@ -203,13 +212,15 @@ function settled(v: Volume): Volume {
 
 function planReservation(
   ctx: CoreContext, caller: Caller, view: LedgerView, r: Resolved, id: string, now: number, fingerprint: string, idemKey?: string,
+  claim?: StoreRecord<Claim>,
 ): { volume: Volume; compares: TxnCompare[]; ops: TxnOp[]; pools: [{ pool: NonNullable<ReturnType<LedgerView['pool']>>; delta: { reservedBytes: number; volumes: number } }]; service: { volumes: number; bytes: number } } {
   const quota = view.spec.quota;
+  const claimedBytes = claim?.value.sizeBytes ?? 0; // already counted in the service's bytes
   if (quota.maxVolumes !== undefined && view.usage.volumes + 1 > quota.maxVolumes) {
     throw new PollyError('QUOTA_EXCEEDED', `service ${view.spec.name} already has ${view.usage.volumes} of at most ${quota.maxVolumes} volumes`, { quota });
   }
-  if (quota.maxBytes !== undefined && view.usage.bytes + r.sizeBytes > quota.maxBytes) {
-    throw new PollyError('QUOTA_EXCEEDED', `service ${view.spec.name} would use ${formatBytes(view.usage.bytes + r.sizeBytes)} of at most ${formatBytes(quota.maxBytes)}`, { quota });
+  if (quota.maxBytes !== undefined && view.usage.bytes - claimedBytes + r.sizeBytes > quota.maxBytes) {
+    throw new PollyError('QUOTA_EXCEEDED', `service ${view.spec.name} would use ${formatBytes(view.usage.bytes - claimedBytes + r.sizeBytes)} of at most ${formatBytes(quota.maxBytes)}`, { quota });
   }
   const request: PlacementRequest = {
     service: view.spec.name, sizeBytes: r.sizeBytes, iops: r.iops,
@@ -217,9 +228,16 @@ function planReservation(
     ...(r.type !== undefined ? { type: r.type } : {}),
     ...(r.source ? { pools: [r.source.poolId] } : {}),
   };
-  const placed = ctx.placement.place(request, view.pools, view.zoneVolumes);
-  if (!placed.ok) throw noPoolFits(request, placed.verdicts);
-  const pool = view.pool(placed.pool.id)!;
+  let pool;
+  let consumed: ReturnType<typeof claimPlacement> | undefined;
+  if (claim) {
+    consumed = claimPlacement(ctx.placement, view, claim, request);
+    pool = consumed.pool;
+  } else {
+    const placed = ctx.placement.place(request, view.pools, view.zoneVolumes);
+    if (!placed.ok) throw noPoolFits(request, placed.verdicts);
+    pool = view.pool(placed.pool.id)!;
+  }
   const volume: Volume = {
     id, name: r.input.name, service: view.spec.name, pool: pool.id, backendId: id, sizeBytes: r.sizeBytes,
     ...(r.type !== undefined ? { type: r.type } : {}),
@@ -244,10 +262,14 @@ function planReservation(
     compares.push({ key, revision: 0 });
     ops.push({ type: 'put', key, value: { fingerprint, volumeId: id, createdAt: now } });
   }
+  if (consumed) {
+    compares.push(...consumed.compares);
+    ops.push(...consumed.ops);
+  }
   return {
     volume, compares, ops,
-    pools: [{ pool, delta: { reservedBytes: r.sizeBytes, volumes: 1 } }],
-    service: { volumes: 1, bytes: r.sizeBytes },
+    pools: [{ pool, delta: { reservedBytes: r.sizeBytes - claimedBytes, volumes: 1 } }],
+    service: { volumes: 1, bytes: r.sizeBytes - claimedBytes },
   };
 }
 

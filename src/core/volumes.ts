@@ -1,4 +1,5 @@
 import { assertAdmin, assertMaySeeVolume, maySeeVolume } from './access.js';
+import { attachClaimCheck, checkClaimId } from './claims.js';
 import { backendError, serviceOf, type CoreContext } from './context.js';
 import { PollyError, invalid } from './errors.js';
 import { keys } from './keys.js';
@@ -153,6 +154,8 @@ export interface AttachInput {
   readonly nodeId: string;
   readonly accessMode?: AccessMode;
   readonly readOnly?: boolean;
+  /** A live volume claim of the caller on this volume, consumed by the attach. */
+  readonly claim?: string;
 }
 
 /**
@@ -165,8 +168,13 @@ export async function attachVolume(ctx: CoreContext, caller: Caller, id: string,
   if (!['rwo', 'rox', 'rwx'].includes(accessMode)) throw invalid('accessMode', 'must be rwo, rox or rwx');
   const readOnly = input.readOnly ?? accessMode === 'rox';
   if (accessMode === 'rox' && !readOnly) throw invalid('readOnly', 'a rox attachment is read-only');
+  const claimId = input.claim === undefined ? undefined : checkClaimId('claim', input.claim);
   return updateVolume(ctx, id, (v) => {
-    const cur = assertMaySeeVolume(caller, v, id);
+    const seen = assertMaySeeVolume(caller, v, id);
+    // A retried attach whose claim was already consumed by the first try is the same attach.
+    const retried = claimId !== undefined && seen.claim?.id !== claimId &&
+      seen.attachments.some((a) => a.nodeId === input.nodeId && a.accessMode === accessMode && a.readOnly === readOnly);
+    const cur = retried ? seen : attachClaimCheck(ctx, caller, seen, claimId);
     const same = cur.attachments.find((a) => a.nodeId === input.nodeId);
     if (same) {
       if (same.accessMode === accessMode && same.readOnly === readOnly) return cur;
@@ -179,7 +187,7 @@ export async function attachVolume(ctx: CoreContext, caller: Caller, id: string,
     }
     const attachment: Attachment = { nodeId: input.nodeId, accessMode, readOnly, attachedAt: ctx.clock.now() };
     return { ...transition(cur, 'attached', ctx.clock.now()), attachments: [...cur.attachments, attachment] };
-  });
+  }, (before, after) => (claimId !== undefined && before?.claim?.id === claimId && after.claim === undefined ? [{ type: 'delete', key: keys.claim(claimId) }] : []));
 }
 
 export async function detachVolume(ctx: CoreContext, caller: Caller, id: string, nodeId: string): Promise<Volume> {

@@ -4,32 +4,13 @@ import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { GiB, MiB } from '../../core/units.js';
-import { harness, poolSpec, serviceSpec, TEST_NODE_ID, TEST_VERSION, type Harness } from './test-harness.js';
+import { harness, injectJson, poolSpec, serviceSpec, TEST_NODE_ID, TEST_VERSION, type Harness, type InjectedResponse } from './test-harness.js';
 
 // ---------------------------------------------------------------------------------------------
 // helpers
 
-interface Res {
-  readonly status: number;
-  readonly headers: Record<string, unknown>;
-  readonly text: string;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  readonly body: any;
-}
-
-async function call(h: Harness, method: string, url: string, payload?: unknown, headers: Record<string, string> = {}): Promise<Res> {
-  const r = await h.app.inject({
-    method: method as 'GET', url, headers,
-    ...(payload !== undefined ? { payload: payload as string } : {}),
-  });
-  let body: unknown;
-  try {
-    body = r.body === '' ? undefined : JSON.parse(r.body);
-  } catch {
-    body = undefined;
-  }
-  return { status: r.statusCode, headers: r.headers, text: r.body, body };
-}
+type Res = InjectedResponse;
+const call = injectJson;
 
 /** The one error envelope, with the status and code expected; returns the error. */
 function assertError(res: Res, status: number, code: string, mentions?: string | RegExp) {

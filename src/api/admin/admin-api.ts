@@ -7,6 +7,7 @@ import { registerMetrics } from './metrics.js';
 import type { AdminDeps } from './request-context.js';
 import { catalogRoutes } from './routes/catalog.js';
 import { legacyRoutes } from './routes/legacy-2016.js';
+import { offerRoutes } from './routes/offers.js';
 import { snapshotRoutes } from './routes/snapshots.js';
 import { systemRoutes } from './routes/system.js';
 import { volumeRoutes } from './routes/volumes.js';
@@ -86,6 +87,7 @@ export async function buildAdminApi(options: AdminApiOptions): Promise<FastifyIn
   volumeRoutes(app, options);
   snapshotRoutes(app, options);
   catalogRoutes(app, options);
+  offerRoutes(app, options);
   legacyRoutes(app, options);
   for (const m of options.mounts ?? []) await app.register(async (scope) => m.plugin(scope), { prefix: m.prefix });
   app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());

@@ -11,6 +11,8 @@ export interface AdminDeps {
   readonly auth: TokenAuth;
   readonly version: string;
   readonly nodeId: string;
+  /** Interval of heartbeat comments on the offer watch stream (default 15 s). */
+  readonly offerHeartbeatMs?: number;
 }
 
 export const callerOf = (deps: AdminDeps, request: FastifyRequest): Caller => deps.auth.authenticate(request);

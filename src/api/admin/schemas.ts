@@ -52,6 +52,7 @@ export const CreateVolumeBody = Type.Object({
     Type.Object({ snapshot: Id }, { additionalProperties: false }),
     Type.Object({ volume: Id }, { additionalProperties: false }),
   ])),
+  claim: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'a capacity claim (clm-…) of the caller: the volume takes its pool and reservation' })),
 }, { additionalProperties: false });
 
 export const ListVolumesQuery = Type.Object({
@@ -76,6 +77,7 @@ export const AttachBody = Type.Object({
   nodeId: Name,
   accessMode: Type.Optional(Type.Union([Type.Literal('rwo'), Type.Literal('rox'), Type.Literal('rwx')])),
   readOnly: Type.Optional(Type.Boolean()),
+  claim: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'a volume claim (clm-…) of the caller on this volume, consumed by the attach' })),
 }, { additionalProperties: false });
 
 export const SnapshotBody = Type.Object({ name: Name, labels: Type.Optional(StringMap) }, { additionalProperties: false });
@@ -98,6 +100,35 @@ export const StoreQuery = Type.Object({
 }, { additionalProperties: false });
 
 export const EraseBody = Type.Object({ confirm: Type.Literal(true) }, { additionalProperties: false });
+
+export const OfferSchema = Type.Object({
+  id: Type.String(), kind: Type.Union([Type.Literal('capacity'), Type.Literal('volume')]), service: Type.String(), pool: Type.String(),
+  zone: Type.Optional(Type.String()), node: Type.Optional(Type.String()), types: Type.Optional(Type.Array(Type.String())),
+  labels: Type.Record(Type.String(), Type.String()),
+  freeBytes: Type.Optional(Type.Integer()), maxVolumeBytes: Type.Optional(Type.Integer()), maxIops: Type.Optional(Type.Integer()),
+  volumeId: Type.Optional(Type.String()), name: Type.Optional(Type.String()), size: Type.Optional(Type.Integer()), type: Type.Optional(Type.String()),
+}, { $id: 'Offer' });
+
+export const ClaimSchema = Type.Object({
+  id: Type.String(), kind: Type.Union([Type.Literal('capacity'), Type.Literal('volume')]), scheduler: Type.String(), offerId: Type.String(),
+  service: Type.String(), pool: Type.String(), volumeId: Type.Optional(Type.String()), size: Type.Integer(),
+  createdAt: Type.String(), expiresAt: Type.String(),
+}, { $id: 'Claim' });
+
+export const DeclineSchema = Type.Object({ offerId: Type.String(), scheduler: Type.String(), until: Type.String() });
+
+export const SchedulerQuery = Type.Object({ scheduler: Type.Optional(Name) }, { additionalProperties: false });
+
+export const OfferIdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 700 }) });
+
+export const AcceptBody = Type.Object({
+  size: Type.Optional(Size),
+  ttl: Type.Optional(Type.Number({ description: 'seconds the claim lives (default and maximum from claims.defaultTtl / claims.maxTtl)' })),
+}, { additionalProperties: false });
+
+export const DeclineBody = Type.Object({
+  refuseSeconds: Type.Optional(Type.Number({ description: 'seconds the offer is not offered again to this scheduler (default 5)' })),
+}, { additionalProperties: false });
 
 export const pageOf = (item: TSchema) => Type.Object({ items: Type.Array(item), next: Type.Optional(Type.String()) });
 

@@ -9,6 +9,8 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { PoolSpec, ServiceSpec } from '../../core/model.js';
 import type { PlacementOptions } from '../../core/placement/placement.js';
+import type { ClaimSettings } from '../../core/context.js';
+import type { OfferFeedOptions } from '../../core/offer-feed.js';
 import { Polly } from '../../core/polly.js';
 import { systemClock, type Clock } from '../../core/ports/clock.js';
 import { silentLogger } from '../../core/ports/logger.js';
@@ -30,6 +32,9 @@ export interface HarnessOptions {
   readonly placement?: PlacementOptions;
   readonly clock?: Clock;
   readonly bodyLimitBytes?: number;
+  readonly claims?: ClaimSettings;
+  readonly offerFeed?: OfferFeedOptions;
+  readonly offerHeartbeatMs?: number;
 }
 
 export interface Harness {
@@ -105,11 +110,13 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
     for (const s of services) drivers.set(s.name, createDriver(registry, s));
     polly = await Polly.open({
       store, services, drivers, placement: opts.placement ?? DEFAULT_PLACEMENT, clock: opts.clock ?? systemClock, logger: silentLogger,
+      ...(opts.claims ? { claims: opts.claims } : {}), ...(opts.offerFeed ? { offerFeed: opts.offerFeed } : {}),
     });
     await polly.reconcile({ intentAgeMs: 0, quiescent: true, idempotencyTtlMs: 86_400_000 });
     app = await buildAdminApi({
       polly, auth: new TokenAuth(opts.tokens ?? []), version: TEST_VERSION, nodeId: TEST_NODE_ID,
       bodyLimitBytes: opts.bodyLimitBytes ?? 1024 * 1024,
+      ...(opts.offerHeartbeatMs !== undefined ? { offerHeartbeatMs: opts.offerHeartbeatMs } : {}),
     });
   } catch (e) {
     await close().catch(() => undefined);
@@ -125,4 +132,28 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
     },
     close,
   };
+}
+
+/** An answer of `injectJson`: the body parsed when it is JSON. */
+export interface InjectedResponse {
+  readonly status: number;
+  readonly headers: Record<string, unknown>;
+  readonly text: string;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  readonly body: any;
+}
+
+/** Sends one request through `app.inject()` (no socket) and parses a JSON answer. */
+export async function injectJson(h: Harness, method: string, url: string, payload?: unknown, headers: Record<string, string> = {}): Promise<InjectedResponse> {
+  const r = await h.app.inject({
+    method: method as 'GET', url, headers,
+    ...(payload !== undefined ? { payload: payload as string } : {}),
+  });
+  let body: unknown;
+  try {
+    body = r.body === '' ? undefined : JSON.parse(r.body);
+  } catch {
+    body = undefined;
+  }
+  return { status: r.statusCode, headers: r.headers, text: r.body, body };
 }

@@ -1,4 +1,5 @@
-import type { Snapshot, Volume } from '../../core/model.js';
+import type { Claim, Snapshot, Volume } from '../../core/model.js';
+import type { OfferDecline, Offer } from '../../core/offers.js';
 import { toGiB } from '../../core/units.js';
 import type { UnmanagedVolume } from '../../core/unmanaged.js';
 import type { ServiceView } from '../../core/catalog.js';
@@ -30,6 +31,25 @@ export function snapshotView(s: Snapshot) {
 export function unmanagedView(u: UnmanagedVolume) {
   return { service: u.service, pool: u.pool, backendId: u.backendId, kind: u.kind, size: u.sizeBytes };
 }
+
+/** An offer as /v1 shows it (bytes; a volume offer's size is `size` as in a volume). */
+export function offerView(o: Offer) {
+  return o.kind === 'capacity'
+    ? {
+      id: o.id, kind: o.kind, service: o.service, pool: o.pool, zone: o.zone, node: o.node, types: o.types, labels: o.labels,
+      freeBytes: o.freeBytes, maxVolumeBytes: o.maxVolumeBytes, maxIops: o.maxIops,
+    }
+    : { id: o.id, kind: o.kind, service: o.service, pool: o.pool, volumeId: o.volumeId, name: o.name, size: o.sizeBytes, type: o.type, zone: o.zone, labels: o.labels };
+}
+
+export function claimView(c: Claim) {
+  return {
+    id: c.id, kind: c.kind, scheduler: c.scheduler, offerId: c.offerId, service: c.service, pool: c.pool, volumeId: c.volumeId,
+    size: c.sizeBytes, createdAt: iso(c.createdAt), expiresAt: iso(c.expiresAt),
+  };
+}
+
+export const declineView = (d: OfferDecline) => ({ offerId: d.offerId, scheduler: d.scheduler, until: iso(d.until) });
 
 /** A volume as the 2016 API showed it: sizes in GiB, `volumeid` is Polly's id, `id` the backend's. */
 export function legacyVolumeView(v: Volume) {

@@ -28,6 +28,7 @@ interface CreateOptions {
   scheduler?: string[];
   fromsnapshot?: string;
   fromvolume?: string;
+  claim?: string;
 }
 
 const LABELS_HELP = 'labels as key=value, comma-separated (k1=v1,k2=v2); may be repeated';
@@ -93,11 +94,13 @@ export function volumeCommands(program: Command, app: App): void {
     .option('--scheduler <a,b>', 'offer the new volume to these schedulers', parseNameList)
     .addOption(new Option('--fromsnapshot <id>', 'create from this snapshot').conflicts('fromvolume'))
     .addOption(new Option('--fromvolume <id>', 'create as a clone of this volume'))
+    .addOption(new Option('--claim <id>', 'use a capacity claim (polly offer accept): its pool and reservation; default size: the claim\'s').conflicts(['fromsnapshot', 'fromvolume']))
     .action(async (opts: CreateOptions, cmd: Command) => {
       const ctx = app.context(cmd);
       const client = ctx.client();
       const source = opts.fromsnapshot !== undefined ? { snapshot: opts.fromsnapshot } : opts.fromvolume !== undefined ? { volume: opts.fromvolume } : undefined;
-      const size = opts.size ?? (await defaultSize(ctx, opts));
+      // With a claim and no size, the server takes the claim's size.
+      const size = opts.size ?? (opts.claim !== undefined ? undefined : await defaultSize(ctx, opts));
       const req = {
         service: opts.servicename,
         name: opts.name,
@@ -109,6 +112,7 @@ export function volumeCommands(program: Command, app: App): void {
         ...(opts.label !== undefined ? { labels: opts.label } : {}),
         ...(opts.scheduler !== undefined ? { schedulers: opts.scheduler } : {}),
         ...(source !== undefined ? { source } : {}),
+        ...(opts.claim !== undefined ? { claim: opts.claim } : {}),
       } as CreateVolumeRequest;
       const created =
         source === undefined

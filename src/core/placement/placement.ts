@@ -89,6 +89,11 @@ export class Placement {
     return { ok: false, verdicts: this.explain(ctx, pools) };
   }
 
+  /** Why a given pool cannot suit the request by its spec (capacity aside), or undefined when it can. */
+  staticVerdict(request: PlacementRequest, pool: PoolCandidate, zoneVolumes: ReadonlyMap<string, number>): string | undefined {
+    return this.rejectBy(this.staticFilters, { request, zoneVolumes }, pool);
+  }
+
   /** Why `pool` cannot hold `request` now, or undefined when it can (every configured filter runs). */
   verdict(request: PlacementRequest, pool: PoolCandidate, zoneVolumes: ReadonlyMap<string, number> = new Map()): string | undefined {
     const ctx: PlacementContext = { request, zoneVolumes };

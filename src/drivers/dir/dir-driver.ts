@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, lstat, mkdir, readdir, realpath, rename, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { invalid, notFound, PollyError } from '../../core/errors.js';
-import type { PoolSpec, ServiceSpec } from '../../core/model.js';
+import type { ServiceSpec } from '../../core/model.js';
 import type {
   NodeSideDriver,
   BackendRef,
@@ -25,8 +25,9 @@ import { poolRootPath } from './pool-root-path.js';
 import { removeTree } from './remove-tree.js';
 import { isVanished, withSafeDir } from './safe-dir.js';
 import { scanTree, type TreeScan } from './scan-tree.js';
-import { toDriverError } from './to-driver-error.js';
-import { syncDirectory } from './write-file-atomic.js';
+import { layoutPaths, type EntryLayout, type EntryPool } from '../common/entry-pool-driver.js';
+import { OperationRunner } from '../common/operation-runner.js';
+import { syncDirectory } from '../common/write-file-atomic.js';
 
 export { checkPoolRootsDisjoint } from './check-pool-roots-disjoint.js';
 
@@ -39,23 +40,10 @@ const LIST_CONCURRENCY = 64;
 /** Root directory of a new empty volume: root-owned 0755, like Docker's local volumes. */
 const NEW_VOLUME_MODE = 0o755;
 
-interface DirPool {
-  readonly spec: PoolSpec;
-  /** Configured root (absolute, normalised). */
-  readonly root: string;
-}
+type DirPool = EntryPool;
 
 /** The directories of a pool, resolved and checked for this operation. */
-interface PoolLayout {
-  readonly pool: DirPool;
-  /** realpath of the configured root. */
-  readonly root: string;
-  readonly volumes: string;
-  readonly snapshots: string;
-  readonly staging: string;
-  readonly metaVolumes: string;
-  readonly metaSnapshots: string;
-}
+type PoolLayout = EntryLayout<DirPool>;
 
 export interface CleanupStagingOptions {
   /** Only remove leftovers not modified for this long (protects other processes' work in progress). */
@@ -107,19 +95,20 @@ export class DirDriver implements StorageDriver {
   private readonly locks = new KeyedLock();
   /** Staging paths this instance is using right now; cleanupStaging leaves them alone. */
   private readonly stagingInUse = new Set<string>();
-  private readonly running = new Set<Promise<unknown>>();
   private readonly uid = process.getuid?.() ?? 0;
   private readonly gid = process.getgid?.() ?? 0;
   private readonly isRoot = this.uid === 0;
   /** Checked layouts by pool name; dropped when an operation fails, so the next one re-checks. */
   private readonly layouts = new Map<string, Promise<PoolLayout>>();
   private readonly directorySync = new DirectorySync();
-  private closed = false;
+  private readonly runner: OperationRunner;
 
   constructor(
     readonly service: ServiceSpec,
     roots: ReadonlyMap<string, string>,
   ) {
+    // A pool directory may have changed under a failed operation: check the layouts again.
+    this.runner = new OperationRunner('dir', service.name, () => this.layouts.clear());
     const pools = new Map<string, DirPool>();
     for (const spec of service.pools) pools.set(spec.name, { spec, root: roots.get(spec.name)! });
     this.dirPools = pools;
@@ -376,29 +365,14 @@ export class DirDriver implements StorageDriver {
 
   /** Waits for running operations; new ones are refused with UNAVAILABLE. */
   async close(): Promise<void> {
-    this.closed = true;
-    await Promise.allSettled([...this.running]);
+    await this.runner.close();
   }
 
   // ---------------------------------------------------------------------------------------
 
   /** Runs one public operation: refuses after close, maps errors, tracks it for close(). */
   private run<T>(op: string, options: { readonly signal?: AbortSignal } | undefined, fn: () => Promise<T>): Promise<T> {
-    if (this.closed) return Promise.reject(new PollyError('UNAVAILABLE', `dir driver of service "${this.service.name}" is closed`));
-    const signal = options?.signal;
-    const task = (async () => {
-      try {
-        signal?.throwIfAborted();
-        return await fn();
-      } catch (e) {
-        this.layouts.clear(); // a pool directory may have changed under us: check it again
-        throw toDriverError(e, op, signal);
-      }
-    })();
-    this.running.add(task);
-    const forget = (): void => void this.running.delete(task);
-    task.then(forget, forget);
-    return task;
+    return this.runner.run(op, options, fn);
   }
 
   private poolOf(field: string, pool: unknown): DirPool {
@@ -435,15 +409,7 @@ export class DirDriver implements StorageDriver {
   private async checkLayout(pool: DirPool): Promise<PoolLayout> {
     await mkdir(pool.root, { recursive: true, mode: 0o755 });
     const root = await realpath(pool.root);
-    const layout: PoolLayout = {
-      pool,
-      root,
-      volumes: path.join(root, 'volumes'),
-      snapshots: path.join(root, 'snapshots'),
-      staging: path.join(root, '.staging'),
-      metaVolumes: path.join(root, '.meta', 'volumes'),
-      metaSnapshots: path.join(root, '.meta', 'snapshots'),
-    };
+    const layout: PoolLayout = layoutPaths(pool, root);
     await ensureDirectory(layout.volumes, 0o755, false);
     await ensureDirectory(layout.snapshots, 0o755, false);
     await ensureDirectory(layout.staging, 0o700, true);

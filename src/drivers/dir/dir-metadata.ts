@@ -1,8 +1,8 @@
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { PollyError } from '../../core/errors.js';
 import type { FileAttrs } from './copy-tree.js';
-import { writeFileAtomic } from './write-file-atomic.js';
+import { readJsonMetadata } from '../common/json-metadata.js';
+import { writeFileAtomic } from '../common/write-file-atomic.js';
 
 /**
  * What the dir driver records about a volume or snapshot, outside the user's tree:
@@ -26,23 +26,7 @@ export interface DirMetadata {
 export const metadataPath = (metaDir: string, backendId: string): string => path.join(metaDir, `${backendId}.json`);
 
 /** The metadata of an entry, or undefined when there is none (unmanaged directory). */
-export async function readMetadata(file: string): Promise<DirMetadata | undefined> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (cause) {
-    throw new PollyError('BACKEND_ERROR', `dir driver: metadata file ${file} is not valid JSON`, { path: file }, { cause });
-  }
-  if (!isMetadata(value)) throw new PollyError('BACKEND_ERROR', `dir driver: metadata file ${file} has an unexpected shape`, { path: file });
-  return value;
-}
+export const readMetadata = (file: string): Promise<DirMetadata | undefined> => readJsonMetadata(file, 'dir', isMetadata);
 
 export async function writeMetadata(file: string, metadata: DirMetadata): Promise<void> {
   await writeFileAtomic(file, `${JSON.stringify(metadata)}\n`);

@@ -1,4 +1,4 @@
-import { syncDirectory } from './write-file-atomic.js';
+import { syncDirectory } from '../common/write-file-atomic.js';
 
 interface Round {
   readonly done: Promise<void>;

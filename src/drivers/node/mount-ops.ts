@@ -1,4 +1,5 @@
-import { lstat, mkdir, realpath, rmdir, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, realpath, rmdir, unlink, writeFile } from 'node:fs/promises';
+import { lstatIfExists } from '../common/lstat-if-exists.js';
 import path from 'node:path';
 import { checkHostPath } from '../../core/host-path.js';
 import { invalid, PollyError } from '../../core/errors.js';
@@ -38,12 +39,7 @@ export async function currentMount(mountPoint: string): Promise<MountEntry | und
  * followed; so is a target of the other kind.
  */
 export async function prepareTarget(field: string, target: string, kind: TargetKind): Promise<void> {
-  let st;
-  try {
-    st = await lstat(target);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-  }
+  const st = await lstatIfExists(target);
   if (!st) {
     if (kind === 'dir') await mkdir(target, { recursive: true, mode: 0o750 });
     else {
@@ -59,13 +55,8 @@ export async function prepareTarget(field: string, target: string, kind: TargetK
 
 /** Removes a mount point made by prepareTarget once nothing is mounted there: an empty directory or an empty file. */
 export async function removeTarget(target: string): Promise<void> {
-  let st;
-  try {
-    st = await lstat(target);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw e;
-  }
+  const st = await lstatIfExists(target);
+  if (!st) return;
   try {
     if (st.isDirectory()) await rmdir(target);
     else if (st.isFile() && st.size === 0) await unlink(target);
@@ -131,7 +122,8 @@ export async function mountDevice(
   options: { readonly fsType: string; readonly flags: readonly string[]; readonly readOnly: boolean; readonly signal?: AbortSignal | undefined },
 ): Promise<void> {
   await prepareTarget('stagingPath', target, 'dir');
-  const flags = [...options.flags, options.readOnly ? 'ro' : 'rw'];
+  // XFS refuses a second filesystem with the same UUID, which every snapshot and clone has.
+  const flags = [...options.flags, options.readOnly ? 'ro' : 'rw', ...(options.fsType === 'xfs' && !options.flags.includes('nouuid') ? ['nouuid'] : [])];
   await runCommand('mount', ['-t', options.fsType, '-o', flags.join(','), '--', device, target], options.signal ? { signal: options.signal } : {});
 }
 

@@ -34,7 +34,7 @@ export function volumeRoutes(app: FastifyInstance, deps: AdminDeps): void {
       ...(zones ? { zones } : {}), ...(b.nodes ? { nodes: b.nodes } : {}), ...(b.networkName !== undefined ? { networkName: b.networkName } : {}),
       ...(b.labels ? { labels: b.labels } : {}), ...(b.poolLabels ? { poolLabels: b.poolLabels } : {}),
       ...(b.parameters ? { parameters: b.parameters } : {}), ...(b.fields ? { fields: b.fields } : {}),
-      ...(b.schedulers ? { schedulers: b.schedulers } : {}), ...(source ? { source } : {}),
+      ...(b.schedulers ? { schedulers: b.schedulers } : {}), ...(source ? { source } : {}), ...(b.claim !== undefined ? { claim: b.claim } : {}),
     };
     const idempotencyKey = typeof req.headers['idempotency-key'] === 'string' ? req.headers['idempotency-key'] : undefined;
     const options = idempotencyKey !== undefined ? { idempotencyKey } : {};

@@ -1,4 +1,5 @@
 import { readdir, readFile, rm } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { readMountTable } from '../mount-table.js';
 import { runCommand } from '../run-command.js';
 
@@ -24,16 +25,22 @@ export async function mountsUnder(dir: string): Promise<string[]> {
 
 /**
  * Test cleanup: unmounts everything under `dir`, detaches every loop device backed by a file
- * under it (a few rounds, since a pool filesystem can only go once its volumes' loops are gone),
+ * under it (in rounds, since a pool filesystem can only go once its volumes' loops are gone),
  * removes `dir`, and throws naming anything that stayed.
  */
 export async function cleanupHostDir(dir: string): Promise<void> {
-  for (let round = 0; round < 4; round++) {
+  for (let round = 0; round < 10; round++) {
+    // Released devices linger while udev still probes them: give them a moment.
+    if (round > 0) await sleep(50 * round);
     const mounts = await mountsUnder(dir);
+    for (const m of mounts) await runCommand('umount', ['--', m]).catch(() => undefined);
+    // Listed after the unmounts: an unmount may free a loop device (autoclear) that another
+    // process takes at once, and that one must not be detached from under it.
     const loops = await loopsBackedUnder(dir);
     if (mounts.length === 0 && loops.length === 0) break;
-    for (const m of mounts) await runCommand('umount', ['--', m]).catch(() => undefined);
-    for (const l of loops) await runCommand('losetup', ['-d', l]).catch(() => undefined);
+    for (const l of loops) {
+      if ((await loopsBackedUnder(dir)).includes(l)) await runCommand('losetup', ['-d', l]).catch(() => undefined);
+    }
   }
   const mounts = await mountsUnder(dir);
   const loops = await loopsBackedUnder(dir);
