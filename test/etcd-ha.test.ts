@@ -13,6 +13,8 @@ import { startEtcdCluster, waitHealthy, type EtcdCluster } from '../src/store/et
 import { makeTestCertificates } from '../src/store/etcd/testing/test-certificates.js';
 import { startReplicas, versionOf, waitForLeader } from './support/etcd-replicas.js';
 import { GiB, assertEnvelope, listAll, listDir, statusCounts } from './support/polly-fixtures.js';
+import { PollyClient } from '../src/client/polly-client.js';
+import type { OfferStreamEvent } from '../src/client/types.js';
 import { api, cleanup, cliRun, tempDir, type RunningServer } from './support/server-process.js';
 
 const LONG = { timeout: 240_000 };
@@ -111,6 +113,33 @@ describe('three replicas on a 3-member etcd cluster', LONG, () => {
     for (const r of replicas) assert.equal((await settled(r, 'burst', 'p1')).length, 100);
     // The next create is refused on every replica, whichever did the last write.
     for (const [i, r] of replicas.entries()) assert.equal((await api(r, 'POST', '/v1/volumes', { service: 'burst', name: `extra-${i}`, size: '1Gi' })).status, 507);
+  });
+
+  it("a replica's offers stream shows what another replica wrote, within seconds", async () => {
+    const client = new PollyClient({ baseUrl: replicas[0]!.url });
+    const ac = new AbortController();
+    const stream = client.watchOffers({ scheduler: 'mesos', signal: ac.signal });
+    const next = async (): Promise<OfferStreamEvent> => {
+      const r = await Promise.race([stream.next(), sleep(10_000).then(() => 'timeout' as const)]);
+      assert.ok(r !== 'timeout' && !r.done, 'an event arrives within 10 s (the feed only re-checks by itself every 30 s)');
+      return r.value;
+    };
+    try {
+      assert.equal((await next()).type, 'snapshot');
+      const made = await api(replicas[1]!, 'POST', '/v1/volumes', { service: 'burst', name: 'offered-elsewhere', size: '1Gi', schedulers: ['mesos'] });
+      // The burst pool is full: make room first, on the third replica.
+      if (made.status === 507) {
+        const victim = (await listAll(replicas[2]!, '/v1/volumes?service=burst'))[0];
+        assert.equal((await api(replicas[2]!, 'DELETE', `/v1/volumes/${victim.id}`)).status, 200);
+      }
+      const created = made.status === 201 ? made : await api(replicas[1]!, 'POST', '/v1/volumes', { service: 'burst', name: 'offered-elsewhere', size: '1Gi', schedulers: ['mesos'] });
+      assert.equal(created.status, 201, created.text);
+      let e: OfferStreamEvent;
+      do e = await next();
+      while (!(e.type === 'added' && e.offer.volumeId === created.body.id));
+    } finally {
+      ac.abort();
+    }
   });
 
   it('killing the leader during load: another leads within 5 s; nothing acknowledged is lost or doubled', async (t) => {
