@@ -45,6 +45,15 @@ function limited(inner: Store, maxTxnOps: number, sizes: number[]): Store {
   });
 }
 
+/** Two ledgers of one service on one store, as two replicas have them, both loaded. */
+async function twoWriters(store: Store, second: Store = store): Promise<[ServiceLedger, ServiceLedger]> {
+  const a = new ServiceLedger(spec, store);
+  const b = new ServiceLedger(spec, second);
+  await a.load();
+  await b.load();
+  return [a, b];
+}
+
 describe('ServiceLedger with other writers (real SQLite store)', () => {
   let dir: string;
   const stores: SqliteStore[] = [];
@@ -63,10 +72,7 @@ describe('ServiceLedger with other writers (real SQLite store)', () => {
 
   it('observe: a newer usage record from another writer replaces the cached one; older ones are ignored', async () => {
     const store = open();
-    const a = new ServiceLedger(spec, store);
-    const b = new ServiceLedger(spec, store);
-    await a.load();
-    await b.load();
+    const [a, b] = await twoWriters(store);
     await a.submit(reserve(10 * GiB));
     const poolKey = keys.pool('s/p');
     const pool = (await store.get(poolKey))!;
@@ -102,10 +108,7 @@ describe('ServiceLedger with other writers (real SQLite store)', () => {
 
   it('resync re-reads the usage records a watch may have missed', async () => {
     const store = open();
-    const a = new ServiceLedger(spec, store);
-    const b = new ServiceLedger(spec, store);
-    await a.load();
-    await b.load();
+    const [a, b] = await twoWriters(store);
     await a.submit(reserve(7 * GiB));
     assert.equal(b.pools[0]!.reservedBytes, 0);
     b.resync();
@@ -125,10 +128,7 @@ describe('ServiceLedger with other writers (real SQLite store)', () => {
         return typeof value === 'function' ? value.bind(target) : value;
       },
     });
-    const a = new ServiceLedger(spec, store);
-    const b = new ServiceLedger(spec, flaky);
-    await a.load();
-    await b.load();
+    const [a, b] = await twoWriters(store, flaky);
     await a.submit(reserve(GiB));
     readsFail = true;
     // B's view is behind: its guard fails, the re-read fails, the work is rejected.
