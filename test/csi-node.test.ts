@@ -101,6 +101,28 @@ describe('stage → publish → unpublish → unstage with real mounts', { timeo
     assert.ok(!existsSync(v.dir));
   });
 
+  it('SINGLE_NODE_SINGLE_WRITER: a second target path is FAILED_PRECONDITION; SINGLE_NODE_MULTI_WRITER allows it', async () => {
+    for (const mode of ['SINGLE_NODE_SINGLE_WRITER', 'SINGLE_NODE_MULTI_WRITER']) {
+      const cap = mountCap(mode);
+      const v = await published(cap);
+      await node.NodeStageVolume!({ volume_id: v.id, staging_target_path: v.staging, volume_capability: cap });
+      const t1 = join(hostDir, `sw1-${n}`);
+      const t2 = join(hostDir, `sw2-${n}`);
+      await node.NodePublishVolume!({ volume_id: v.id, staging_target_path: v.staging, target_path: t1, volume_capability: cap });
+      await node.NodePublishVolume!({ volume_id: v.id, staging_target_path: v.staging, target_path: t1, volume_capability: cap }); // same target: OK
+      const second = node.NodePublishVolume!({ volume_id: v.id, staging_target_path: v.staging, target_path: t2, volume_capability: cap });
+      if (mode === 'SINGLE_NODE_SINGLE_WRITER') {
+        assert.equal(await codeOf(second), S.FAILED_PRECONDITION);
+        assert.ok(!existsSync(t2), 'nothing made at the refused target');
+      } else {
+        await second;
+        await node.NodeUnpublishVolume!({ volume_id: v.id, target_path: t2 });
+      }
+      await node.NodeUnpublishVolume!({ volume_id: v.id, target_path: t1 });
+      await node.NodeUnstageVolume!({ volume_id: v.id, staging_target_path: v.staging });
+    }
+  });
+
   it('a read-only access mode publishes read-only', async () => {
     const cap = mountCap('SINGLE_NODE_READER_ONLY');
     const v = await published(cap);

@@ -62,6 +62,8 @@ export interface Attachment {
   readonly attachedAt: number;
   readonly device?: string;
   readonly mountPath?: string;
+  /** What the backend said the node needs (a CSI plugin's publish_context), when it said anything. */
+  readonly publishContext?: Readonly<Record<string, string>>;
 }
 
 export interface VolumeSource {

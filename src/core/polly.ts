@@ -20,7 +20,7 @@ import { createSnapshot, deleteSnapshot, getSnapshot, listSnapshots, type Create
 import { adoptVolume, listUnmanaged, type AdoptInput } from './unmanaged.js';
 import { createVolume, type CreateOptions, type CreateVolumeInput } from './volume-create.js';
 import {
-  attachVolume, deleteVolume, detachVolume, getVolume, labelVolume, listVolumes, offerVolume, revokeVolume,
+  deleteVolume, getVolume, labelVolume, listVolumes, offerVolume, revokeVolume,
   type AttachInput, type VolumeFilter,
 } from './volumes.js';
 import type { Labels } from './model.js';
@@ -34,6 +34,7 @@ import {
 } from './node-volumes.js';
 import type { OperationOptions } from './ports/storage-driver.js';
 import { capacityFor, type CapacityQuery } from './capacity.js';
+import { attachToNode, detachFromNode } from './controller-publish.js';
 import { InFlight } from './in-flight.js';
 import { expandVolume } from './volume-expand.js';
 import { modifyVolume, type ModifyVolumeInput } from './volume-modify.js';
@@ -112,8 +113,8 @@ export class Polly {
   labelVolume = (caller: Caller, id: string, set?: Labels, remove?: readonly string[]) => labelVolume(this.ctx, caller, id, set, remove);
   offerVolume = (caller: Caller, id: string, schedulers: readonly string[]) => offerVolume(this.ctx, caller, id, schedulers);
   revokeVolume = (caller: Caller, id: string, schedulers: readonly string[]) => revokeVolume(this.ctx, caller, id, schedulers);
-  attachVolume = (caller: Caller, id: string, input: AttachInput) => attachVolume(this.ctx, caller, id, input);
-  detachVolume = (caller: Caller, id: string, nodeId: string) => detachVolume(this.ctx, caller, id, nodeId);
+  attachVolume = (caller: Caller, id: string, input: AttachInput) => attachToNode(this.ctx, caller, id, input);
+  detachVolume = (caller: Caller, id: string, nodeId: string) => detachFromNode(this.ctx, caller, id, nodeId);
   createSnapshot = (caller: Caller, input: CreateSnapshotInput, options?: OperationOptions) => createSnapshot(this.ctx, caller, input, options);
   getSnapshot = (caller: Caller, id: string) => getSnapshot(this.ctx, caller, id);
   listSnapshots = (caller: Caller, filter: SnapshotFilter, limit?: number, cursor?: string) => listSnapshots(this.ctx, caller, filter, limit, cursor);

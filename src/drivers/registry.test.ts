@@ -15,9 +15,9 @@ const service = (driver: string): ServiceSpec => ({
 });
 
 describe('driver registry', () => {
-  it('knows the dir, image and btrfs drivers', () => {
+  it('knows the dir, image, btrfs and csi drivers', () => {
     const registry = createDriverRegistry();
-    assert.deepEqual([...registry.keys()], ['dir', 'image', 'btrfs']);
+    assert.deepEqual([...registry.keys()], ['dir', 'image', 'btrfs', 'csi']);
     const driver = createDriver(registry, service('dir'));
     assert.ok(driver instanceof DirDriver);
     assert.equal(driver.name, 'dir');
@@ -30,7 +30,7 @@ describe('driver registry', () => {
       (e: unknown) =>
         e instanceof PollyError &&
         e.code === 'INVALID_ARGUMENT' &&
-        e.message === 'services.files.driver: unknown driver "nfs"; accepted: btrfs, dir, image',
+        e.message === 'services.files.driver: unknown driver "nfs"; accepted: btrfs, csi, dir, image',
     );
   });
 

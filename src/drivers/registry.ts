@@ -2,6 +2,7 @@ import { invalid } from '../core/errors.js';
 import type { ServiceSpec } from '../core/model.js';
 import type { StorageDriver } from '../core/ports/storage-driver.js';
 import { createBtrfsDriver } from './btrfs/btrfs-driver.js';
+import { createCsiDriver } from './csi/csi-driver.js';
 import { createDirDriver } from './dir/dir-driver.js';
 import { createImageDriver } from './image/image-driver.js';
 
@@ -14,6 +15,7 @@ export function createDriverRegistry(): ReadonlyMap<string, DriverFactory> {
     ['dir', createDirDriver],
     ['image', createImageDriver],
     ['btrfs', createBtrfsDriver],
+    ['csi', createCsiDriver],
   ]);
 }
 

@@ -20,7 +20,7 @@ export function controllerService(deps: CsiDeps): Record<string, Handler> {
   const once = <T>(keys: string[], what: string, fn: () => Promise<T>) => polly.inFlight.run(keys, what, fn);
 
   const capabilitiesFit = (service: string, caps: readonly Capability[]): string | undefined => {
-    const driver = deps.capabilities.get(service);
+    const driver = deps.capabilitiesOf(service);
     if (caps.some((c) => c.kind === 'block') && !driver?.block) return `service ${service} has no block volumes`;
     return undefined;
   };
@@ -55,7 +55,8 @@ export function controllerService(deps: CsiDeps): Record<string, Handler> {
   const pageSize = (field: string, value: unknown): number => {
     const n = Number(value ?? 0);
     if (!Number.isInteger(n) || n < 0) throw invalid(field, 'must not be negative');
-    return n === 0 ? MAX_LIST_LIMIT : Math.min(n, MAX_LIST_LIMIT);
+    // Pages stay well inside gRPC's default 4 MiB message; fewer than asked is fine with a next_token.
+    return n === 0 ? DEFAULT_PAGE : Math.min(n, MAX_PAGE);
   };
 
   return {
@@ -69,9 +70,9 @@ export function controllerService(deps: CsiDeps): Record<string, Handler> {
       const unfit = capabilitiesFit(params.service, caps);
       if (unfit !== undefined) throw invalid('volume_capabilities', unfit);
       const source = sourceOf(req.volume_content_source);
-      const req_ = req.accessibility_requirements as { requisite?: Message[]; preferred?: Message[] } | undefined;
+      const wanted = req.accessibility_requirements as { requisite?: Message[]; preferred?: Message[] } | undefined;
       // Requisite segments constrain placement; without them, preferred ones do (each is a node/zone Polly may use).
-      const topo = constraintsOf('accessibility_requirements', (req_?.requisite?.length ? req_.requisite : req_?.preferred) ?? []);
+      const topo = constraintsOf('accessibility_requirements', (wanted?.requisite?.length ? wanted.requisite : wanted?.preferred) ?? []);
 
       // Same name again: a size inside the asked range is the same request (spec: compatible → OK).
       const existing = (await polly.listVolumes(caller, { service: params.service, name }, 1)).items[0];
@@ -79,7 +80,7 @@ export function controllerService(deps: CsiDeps): Record<string, Handler> {
       if (existing && fitsRange(existing.sizeBytes, range)) sizeBytes = existing.sizeBytes;
       else if (range.required > 0) sizeBytes = range.required;
       else if (!source) {
-        const def = polly.ctx.services.get(params.service)?.defaultSizeBytes;
+        const def = deps.defaultSizes.get(params.service);
         sizeBytes = def !== undefined && range.limit > 0 ? Math.min(def, range.limit) : def;
       }
 
@@ -131,7 +132,8 @@ export function controllerService(deps: CsiDeps): Record<string, Handler> {
       }
       const attached = await once([`volume:${id}`], 'ControllerPublishVolume', () =>
         polly.attachVolume(caller, id, { nodeId, accessMode: mode.accessMode, readOnly }));
-      return { publish_context: { 'polly.io/node': nodeId, 'polly.io/service': attached.service } };
+      const backend = attached.attachments.find((a) => a.nodeId === nodeId)?.publishContext ?? {};
+      return { publish_context: { ...backend, 'polly.io/node': nodeId, 'polly.io/service': attached.service } };
     },
 
     ControllerUnpublishVolume: async (req) => {
@@ -270,7 +272,7 @@ export function controllerService(deps: CsiDeps): Record<string, Handler> {
       }
       const { volume: grown } = await once([`volume:${id}`], 'ControllerExpandVolume', () => polly.expandVolume(caller, id, target));
       // File-tree volumes grow on the controller alone; block volumes need their filesystem grown on the node.
-      return { capacity_bytes: grown.sizeBytes, node_expansion_required: deps.capabilities.get(grown.service)?.block === true };
+      return { capacity_bytes: grown.sizeBytes, node_expansion_required: deps.capabilitiesOf(grown.service)?.block === true };
     },
 
     ControllerModifyVolume: async (req) => {
@@ -284,6 +286,9 @@ export function controllerService(deps: CsiDeps): Record<string, Handler> {
     },
   };
 }
+
+const DEFAULT_PAGE = 1000;
+const MAX_PAGE = 5000;
 
 function contentSource(s: VolumeSource): Message {
   return s.kind === 'snapshot' ? { snapshot: { snapshot_id: s.id } } : { volume: { volume_id: s.id } };

@@ -20,8 +20,12 @@ export interface CsiDeps {
   readonly logger: Logger;
   /** Pool id → zone/node, for accessible_topology. */
   readonly pools: ReadonlyMap<string, PoolTopology>;
-  /** Service → driver capabilities. */
-  readonly capabilities: ReadonlyMap<string, DriverCapabilities>;
+  /** The driver capabilities of a service, read live (a csi-driver service learns its plugin's late). */
+  capabilitiesOf(service: string): DriverCapabilities | undefined;
+  /** Every service's driver capabilities, read live. */
+  allCapabilities(): DriverCapabilities[];
+  /** Service → size of a volume created without one. */
+  readonly defaultSizes: ReadonlyMap<string, number>;
 }
 
 export interface CsiSettings {
@@ -38,13 +42,16 @@ export interface CsiSettings {
 /** Reads the static facts (pools' topology, drivers' capabilities) once from core. */
 export function csiDeps(polly: Polly, s: CsiSettings): CsiDeps {
   const pools = new Map(polly.listPools(ADMIN).map((p) => [p.id, { ...(p.zone !== undefined ? { zone: p.zone } : {}), ...(p.node !== undefined ? { node: p.node } : {}) }]));
-  const capabilities = new Map(polly.listServices(ADMIN).map((v) => [v.name, v.capabilities as unknown as DriverCapabilities]));
+  const services = polly.listServices(ADMIN);
+  const defaultSizes = new Map(services.map((v) => [v.name, v.defaultSizeBytes]));
   return {
     polly, caller: s.caller ?? ADMIN, pluginName: s.pluginName, version: s.version, nodeId: s.nodeId,
     nodes: new Set([s.nodeId, ...s.nodes]), maxVolumesPerNode: s.maxVolumesPerNode, defaultService: s.defaultService,
-    logger: s.logger, pools, capabilities,
+    logger: s.logger, pools, defaultSizes,
+    capabilitiesOf: (service) => polly.ctx.drivers.get(service)?.capabilities,
+    allCapabilities: () => [...polly.ctx.drivers.values()].map((d) => d.capabilities),
   };
 }
 
 /** True when any service's driver has the capability. */
-export const anyDriver = (deps: CsiDeps, cap: keyof DriverCapabilities): boolean => [...deps.capabilities.values()].some((c) => c[cap]);
+export const anyDriver = (deps: CsiDeps, cap: keyof DriverCapabilities): boolean => deps.allCapabilities().some((c) => c[cap]);

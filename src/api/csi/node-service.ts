@@ -1,4 +1,5 @@
 import { PollyError, invalid } from '../../core/errors.js';
+import { ADMIN } from '../../core/model.js';
 import type { CsiDeps } from './csi-deps.js';
 import type { Handler, Message } from './rpc.js';
 import { NODE_KEY } from './topology.js';
@@ -18,6 +19,20 @@ export function nodeService(deps: CsiDeps): Record<string, Handler> {
     ...(cap.fsType !== '' ? { fsType: cap.fsType } : {}),
     ...(cap.mountFlags.length > 0 ? { mountFlags: cap.mountFlags } : {}),
   });
+
+  /**
+   * SINGLE_NODE_SINGLE_WRITER: one target path on this node at a time (spec: a second target is
+   * FAILED_PRECONDITION). The mount table says where the volume is mounted now; reading it is
+   * node state, not catalog data, so it is read with the node's own rights.
+   */
+  const assertNoOtherTarget = async (id: string, stagingPath: string, targetPath: string): Promise<void> => {
+    const volume = await polly.getVolume(caller, id);
+    const mounted = (await polly.listNodeVolumes(ADMIN)).find((v) => v.volumeId === volume.id);
+    const others = (mounted?.mountPaths ?? []).filter((p) => p !== stagingPath && p !== targetPath);
+    if (others.length > 0) {
+      throw new PollyError('FAILED_PRECONDITION', `volume ${id} is SINGLE_NODE_SINGLE_WRITER and already published at ${others.join(', ')}`, { volumeId: id });
+    }
+  };
 
   return {
     NodeStageVolume: async (req) => {
@@ -47,7 +62,10 @@ export function nodeService(deps: CsiDeps): Record<string, Handler> {
       const stagingPath = requirePath('staging_target_path', req.staging_target_path);
       checkMaps(req, ['publish_context', 'secrets', 'volume_context']);
       const readOnly = req.readonly === true || cap.mode === 'SINGLE_NODE_READER_ONLY' || cap.mode === 'MULTI_NODE_READER_ONLY';
-      await once(id, 'NodePublishVolume', () => polly.publishVolume(caller, id, { stagingPath, targetPath, readOnly, ...access(cap) }));
+      await once(id, 'NodePublishVolume', async () => {
+        if (cap.mode === 'SINGLE_NODE_SINGLE_WRITER') await assertNoOtherTarget(id, stagingPath, targetPath);
+        await polly.publishVolume(caller, id, { stagingPath, targetPath, readOnly, ...access(cap) });
+      });
       return {};
     },
 
@@ -79,7 +97,7 @@ export function nodeService(deps: CsiDeps): Record<string, Handler> {
       checkMaps(req, ['secrets']);
       if (req.volume_capability) {
         const cap = parseCapability('volume_capability', req.volume_capability);
-        if (cap.kind === 'block' && !deps.capabilities.get((await polly.getVolume(caller, id)).service)?.block) throw invalid('volume_capability', 'the volume has no block access');
+        if (cap.kind === 'block' && !deps.capabilitiesOf((await polly.getVolume(caller, id)).service)?.block) throw invalid('volume_capability', 'the volume has no block access');
       }
       const volume = await polly.getVolume(caller, id);
       if (range.required > volume.sizeBytes) {

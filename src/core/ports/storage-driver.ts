@@ -64,6 +64,11 @@ export interface CreateVolumeRequest {
   readonly source?: { readonly kind: 'snapshot' | 'volume'; readonly ref: BackendRef };
 }
 
+export interface ControllerAccess {
+  readonly accessMode: 'rwo' | 'rox' | 'rwx';
+  readonly readOnly: boolean;
+}
+
 export interface StorageDriver {
   readonly name: string;
   readonly capabilities: DriverCapabilities;
@@ -84,6 +89,13 @@ export interface StorageDriver {
    * metadata); the reconciler only needs to know what is there. Optional: `list` is used instead.
    */
   listIds?(pool: string, options?: OperationOptions): Promise<(BackendRef & { readonly kind: 'volume' | 'snapshot' })[]>;
+  /**
+   * Makes a volume reachable from a node on the backend side (a CSI plugin's
+   * ControllerPublishVolume); returns what the node needs to use it. Optional: most backends
+   * need nothing here. Idempotent; `controllerUnpublish` of something not published is not an error.
+   */
+  controllerPublish?(ref: BackendRef, nodeId: string, access: ControllerAccess, options?: OperationOptions): Promise<Readonly<Record<string, string>>>;
+  controllerUnpublish?(ref: BackendRef, nodeId: string, options?: OperationOptions): Promise<void>;
   /** Bytes used by a volume on the backend, when known. */
   usage(ref: BackendRef, options?: OperationOptions): Promise<number | undefined>;
   /** Removes leftovers of interrupted operations (e.g. half-made copies); returns how many. */
