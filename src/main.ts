@@ -28,7 +28,12 @@ import { buildDockerPlugin } from './api/docker/docker-plugin.js';
 import type { FastifyInstance } from 'fastify';
 import { existsSync, lstatSync, unlinkSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { SqliteStore } from './store/sqlite/sqlite-store.js';
+import { runLeaderLoops, RUNTIME_INTENT_AGE_MS } from './core/background-loops.js';
+import type { Leadership } from './core/ports/leadership.js';
+import { EtcdLeadership } from './store/etcd/etcd-leadership.js';
+import { EtcdStore } from './store/etcd/etcd-store.js';
+import { openStore } from './store/open-store.js';
+import { runMigration } from './store/store-spec.js';
 import { VERSION } from './version.js';
 
 /**
@@ -36,7 +41,7 @@ import { VERSION } from './version.js';
  * front doors) and wires them to core.
  */
 export async function main(argv: string[]): Promise<void> {
-  const code = await runCli(argv, undefined, { startServer, startAgent });
+  const code = await runCli(argv, undefined, { startServer, startAgent, migrateStore: runMigration });
   if (code !== 0) process.exitCode = code;
 }
 
@@ -66,21 +71,43 @@ export async function startServer(opts: ServerStartOptions): Promise<void> {
   }
   mkdirSync(config.server.dataDir, { recursive: true, mode: 0o750 });
 
-  const store = SqliteStore.open(config.store.path);
+  const store = openStore(config.store);
   const registry = createDriverRegistry();
   const drivers = new Map<string, StorageDriver>(config.services.map((s) => [s.name, createDriver(registry, s)]));
   const channel = new ChannelServer({
     tokens: config.nodes.tokens.map((t) => t.token), openLoopback: config.auth.tokens.length === 0, services: () => config.services, logger,
   });
+  // One of several replicas (etcd): named, so its intents name it (D48).
+  const replica = config.store.type === 'etcd' ? `${config.server.nodeId}/${process.pid}/${Math.random().toString(36).slice(2, 8)}` : undefined;
   const polly = await Polly.open({
     store, services: config.services, drivers, placement: config.placement, clock: systemClock, logger,
     ...(config.server.inProcessAgent ? { nodeId: config.server.nodeId } : {}),
+    ...(replica !== undefined ? { replica } : {}),
     claims: { defaultTtlMs: config.claims.defaultTtlMs, maxTtlMs: config.claims.maxTtlMs },
     nodeChannel: channel, nodes: { leaseMs: config.nodes.leaseMs, graceMs: config.nodes.graceMs, operationTimeoutMs: config.nodes.operationTimeoutMs },
   });
   channel.bind(polly.nodes);
-  const startup = await polly.reconcile({ intentAgeMs: 0, quiescent: true, idempotencyTtlMs: config.reconcile.idempotencyTtlMs });
-  logger.info({ finished: startup.finished.length, rolledBack: startup.rolledBack.length, unmanaged: startup.unmanaged.length }, 'start-up reconcile done');
+  const leaseCheckMs = Math.max(100, Math.floor(config.nodes.leaseMs / 10));
+  // The elected leader runs the background loops (D41); campaigning starts before the replica
+  // serves, so it counts as alive before it writes anything. The start-up repairs below assume
+  // nothing else is running, which only holds for a lone server.
+  let leadership: Leadership | undefined;
+  if (store instanceof EtcdStore && replica !== undefined && config.store.type === 'etcd') {
+    const l = new EtcdLeadership(store.client, store.coordinationPrefix, config.store.leaseTtlMs / 1000, replica, logger);
+    leadership = l;
+    polly.leadership = l;
+    l.start((signal) => runLeaderLoops(polly, {
+      reconcileIntervalMs: config.reconcile.intervalMs, idempotencyTtlMs: config.reconcile.idempotencyTtlMs, intentAgeMs: RUNTIME_INTENT_AGE_MS, logger,
+      liveReplicas: () => l.liveReplicas(),
+      also: [
+        { what: 'releasing expired claims', everyMs: config.claims.expireIntervalMs, run: () => polly.expireClaims() },
+        { what: 'checking node leases', everyMs: leaseCheckMs, run: () => polly.nodes.checkLeases() },
+      ],
+    }, signal));
+  } else {
+    const startup = await polly.reconcile({ intentAgeMs: 0, quiescent: true, idempotencyTtlMs: config.reconcile.idempotencyTtlMs });
+    logger.info({ finished: startup.finished.length, rolledBack: startup.rolledBack.length, unmanaged: startup.unmanaged.length }, 'start-up reconcile done');
+  }
   if (config.server.inProcessAgent) {
     // The in-process agent's view of this node, rebuilt from the kernel: reported, never unmounted.
     await polly.reconcileNodeVolumes(ADMIN).then(
@@ -91,8 +118,10 @@ export async function startServer(opts: ServerStartOptions): Promise<void> {
       (err: unknown) => logger.error({ err }, 'reading the volumes of this node failed'),
     );
   }
-  const interrupted = await polly.failInterruptedInstances();
-  if (interrupted > 0) logger.warn({ interrupted }, 'service instance operations interrupted by the restart marked failed');
+  if (leadership === undefined) {
+    const interrupted = await polly.failInterruptedInstances();
+    if (interrupted > 0) logger.warn({ interrupted }, 'service instance operations interrupted by the restart marked failed');
+  }
 
   const tls = config.server.tls;
   const app = await buildAdminApi({
@@ -121,20 +150,20 @@ export async function startServer(opts: ServerStartOptions): Promise<void> {
     }), csiConfig.endpoints, config.server.inProcessAgent ? nodeService : undefined)
     : undefined;
 
-  const loops = [
-    setInterval(() => void polly.refreshCapacity(), 30_000),
-    setInterval(() => {
+  const loops = [setInterval(() => void polly.refreshCapacity(), 30_000)];
+  if (leadership === undefined) {
+    loops.push(setInterval(() => {
       void polly.nodes.checkLeases().catch((err: unknown) => logger.error({ err }, 'lease check failed'));
-    }, Math.max(100, Math.floor(config.nodes.leaseMs / 10))),
-    setInterval(() => {
+    }, leaseCheckMs));
+    loops.push(setInterval(() => {
       // Runtime passes leave young intents alone: their requests may still be running.
-      void polly.reconcile({ intentAgeMs: 15 * 60_000, quiescent: false, idempotencyTtlMs: config.reconcile.idempotencyTtlMs })
+      void polly.reconcile({ intentAgeMs: RUNTIME_INTENT_AGE_MS, quiescent: false, idempotencyTtlMs: config.reconcile.idempotencyTtlMs })
         .catch((err: unknown) => logger.error({ err }, 'reconcile failed'));
-    }, config.reconcile.intervalMs),
-    setInterval(() => {
+    }, config.reconcile.intervalMs));
+    loops.push(setInterval(() => {
       void polly.expireClaims().catch((err: unknown) => logger.error({ err }, 'releasing expired claims failed'));
-    }, config.claims.expireIntervalMs),
-  ];
+    }, config.claims.expireIntervalMs));
+  }
   for (const t of loops) t.unref();
 
   await new Promise<void>((resolve) => {
@@ -154,6 +183,7 @@ export async function startServer(opts: ServerStartOptions): Promise<void> {
       for (const d of doors) d.server.closeAllConnections();
       Promise.all([app.close(), csi?.close(config.server.shutdownTimeoutMs), ...doors.map((d) => d.close())])
         .then(() => localAgent?.stop())
+        .then(() => leadership?.close())
         .then(() => polly.close())
         .then(() => store.close())
         .catch((err: unknown) => logger.error({ err }, 'error during shutdown'))

@@ -19,11 +19,27 @@ export interface AgentStartOptions {
   logLevel?: string;
 }
 
+export interface StoreMigrateOptions {
+  from: string;
+  to: string;
+  prefix?: string;
+  ca?: string;
+  cert?: string;
+  key?: string;
+  username?: string;
+  password?: string;
+}
+
 export interface CliHooks {
   /** Runs a node agent in this process until it stops; wired by the composition root. */
   startAgent?: (opts: AgentStartOptions) => Promise<void>;
   /** Runs the server in this process until it stops; wired by the composition root. */
   startServer?: (opts: ServerStartOptions) => Promise<void>;
+  /**
+   * `polly store migrate`: the one command that opens stores itself rather than calling a server
+   * (D45); wired by the composition root. Resolves with the verification report.
+   */
+  migrateStore?: (opts: StoreMigrateOptions, onProgress: (copied: number) => void) => Promise<unknown>;
 }
 
 export interface App {

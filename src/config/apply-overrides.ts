@@ -13,6 +13,8 @@ export const ENV_OVERRIDES: readonly { readonly name: string; readonly path: Con
   { name: 'POLLY_LOG_LEVEL', path: ['log', 'level'] },
   { name: 'POLLY_STORE_TYPE', path: ['store', 'type'] },
   { name: 'POLLY_STORE_PATH', path: ['store', 'path'] },
+  { name: 'POLLY_STORE_ENDPOINTS', path: ['store', 'endpoints'] },
+  { name: 'POLLY_STORE_PREFIX', path: ['store', 'prefix'] },
   { name: 'POLLY_TLS_CERT', path: ['server', 'tls', 'cert'] },
   { name: 'POLLY_TLS_KEY', path: ['server', 'tls', 'key'] },
   { name: 'POLLY_LIBSTORAGE_HOST', path: ['libstorage', 'host'] },

@@ -38,10 +38,10 @@ describe('loadConfig: the 2016 layout', () => {
   test('the 2016 example is refused with its keys named: boltdb store, unknown virtualbox driver', () => {
     const e = box.fail({ configFile: box.write('example.yml', EXAMPLE_2016) });
     assert.deepEqual(e.problems, [
-      { path: 'polly.store.type', message: '"boltdb" is not supported; accepted: sqlite (etcd arrives with the HA store)', line: 4 },
+      { path: 'polly.store.type', message: '"boltdb" is not supported; accepted: sqlite (one machine) or etcd (several replicas)', line: 4 },
       { path: 'libstorage.server.services.swarm_virtualbox.libstorage.storage.driver', message: 'unknown driver "virtualbox"; accepted: dir', line: 18 },
     ]);
-    assert.match(e.message, /polly\.store\.type: "boltdb" is not supported; accepted: sqlite \(etcd arrives with the HA store\)/);
+    assert.match(e.message, /polly\.store\.type: "boltdb" is not supported; accepted: sqlite \(one machine\) or etcd \(several replicas\)/);
   });
 
   test('the 2016 example with sqlite and the dir driver loads', () => {
@@ -77,10 +77,10 @@ describe('loadConfig: the 2016 layout', () => {
   test('the 2016 libkv stores are refused naming polly.store.type', () => {
     for (const type of ['boltdb', 'consul', 'zk']) {
       const e = box.fail({ configFile: box.write(`${type}.yml`, `polly:\n  store:\n    type: ${type}\n    endpoints: 10.50.0.1:8500\n`) });
-      assert.deepEqual(e.problems, [{ path: 'polly.store.type', message: `"${type}" is not supported; accepted: sqlite (etcd arrives with the HA store)`, line: 3 }], type);
+      assert.deepEqual(e.problems, [{ path: 'polly.store.type', message: `"${type}" is not supported; accepted: sqlite (one machine) or etcd (several replicas)`, line: 3 }], type);
     }
     const other = box.fail({ configFile: box.write('redis.yml', 'polly: { store: { type: redis } }\n') });
-    assert.deepEqual(other.problems.map((p) => [p.path, p.message]), [['polly.store.type', '"redis" is not supported; accepted: sqlite (etcd arrives with the HA store)']]);
+    assert.deepEqual(other.problems.map((p) => [p.path, p.message]), [['polly.store.type', '"redis" is not supported; accepted: sqlite (one machine) or etcd (several replicas)']]);
   });
 
   test("libStorage's own service layout: driver key, inherited driver sections, integration defaults", () => {

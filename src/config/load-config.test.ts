@@ -185,7 +185,7 @@ describe('loadConfig: Polly layout', () => {
     const c = box.load({ configFile: file });
     const dataDir = resolve('rel-data');
     assert.equal(c.server.dataDir, dataDir);
-    assert.equal(c.store.path, join(dataDir, 'db', 'polly.db'));
+    assert.deepEqual(c.store, { type: 'sqlite', path: join(dataDir, 'db', 'polly.db') });
     assert.deepEqual(c.services[0]!.pools.map((p) => p.params['path']), [join(dataDir, 'mine', 'a'), resolve(dataDir, '..', 'outside', 'b'), join(dataDir, 'pools', 'default', 'c')]);
   });
 
@@ -285,7 +285,7 @@ describe('loadConfig: env and flags', () => {
     for (const k of cases) {
       const c = box.load({ configFile: file, env: k.env, flags: k.flags });
       assert.deepEqual([c.server.host, c.server.port, c.log.level, c.server.dataDir], [k.host, k.port, k.level, k.dataDir], k.name);
-      assert.equal(c.store.path, join(k.dataDir, 'polly.db'), k.name);
+      assert.deepEqual(c.store, { type: 'sqlite', path: join(k.dataDir, 'polly.db') }, k.name);
       assert.equal(c.services[0]!.pools[0]!.params['path'], join(k.dataDir, 'pools', 'default', 'local'), k.name);
     }
     // and without a file, env still overrides the defaults
@@ -318,7 +318,9 @@ describe('loadConfig: env and flags', () => {
     const cases: { env?: NodeJS.ProcessEnv; flags?: Record<string, string>; path: string; message: RegExp }[] = [
       { env: { POLLY_LOG_LEVEL: 'loud' }, path: 'POLLY_LOG_LEVEL', message: /^"loud" is not supported; accepted: fatal, error, warn, info, debug, trace, silent$/ },
       { env: { POLLY_HOST: 'nowhere' }, path: 'POLLY_HOST', message: /"nowhere" has no port; accepted: host:port/ },
-      { env: { POLLY_STORE_TYPE: 'etcd' }, path: 'POLLY_STORE_TYPE', message: /^"etcd" is not supported; accepted: sqlite \(etcd arrives with the HA store\)$/ },
+      { env: { POLLY_STORE_TYPE: 'redis' }, path: 'POLLY_STORE_TYPE', message: /^"redis" is not supported; accepted: sqlite \(one machine\) or etcd \(several replicas\)$/ },
+      { env: { POLLY_STORE_TYPE: 'etcd' }, path: 'store.endpoints', message: /is not set \(store.type is etcd\); accepted: etcd client URLs/ },
+      { env: { POLLY_STORE_TYPE: 'etcd', POLLY_STORE_ENDPOINTS: 'http://a:1,ftp://b:2' }, path: 'POLLY_STORE_ENDPOINTS', message: /"ftp:\/\/b:2" is not an etcd client URL/ },
       { env: { POLLY_ADMIN_TOKEN: 'short' }, path: 'POLLY_ADMIN_TOKEN', message: /is too short; accepted: at least 16/ },
       { env: { POLLY_ADMIN_TOKEN: 'file-token-0123456789' }, path: 'POLLY_ADMIN_TOKEN', message: /same token as auth\.tokens\[0\]/ },
       { env: { POLLY_TLS_CERT: '/nonexistent/cert.pem' }, path: 'server.tls.key', message: /is required/ },

@@ -6,6 +6,7 @@ import { parseSize } from '../core/units.js';
 import { BODY_LIMIT_MAX, BODY_LIMIT_MIN, CONFIG_DEFAULTS } from './config-defaults.js';
 import { formatPath, type ConfigPath } from './config-path.js';
 import { normalizeDocker, normalizeLibstorage, normalizeOsb } from './normalize-frontdoors.js';
+import { normalizeStore } from './normalize-store.js';
 import { parseDuration } from './parse-duration.js';
 import { parseHostPort, type HostPort } from './parse-host-port.js';
 import type { LogLevel, PollyConfig, TokenSpec } from './polly-config.js';
@@ -47,7 +48,7 @@ export function normalizeConfig(input: NormalizeInput): NormalizedConfig {
   const dataDir = server.dataDir;
 
   const storePath = resolve(dataDir, doc.store?.path ?? CONFIG_DEFAULTS.storeFile);
-  const store = { type: 'sqlite' as const, path: storePath };
+  const store = normalizeStore(input, storePath);
 
   const services = normalizeServices(input, dataDir);
   checkPaths(input, services, dataDir, storePath);

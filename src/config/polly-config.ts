@@ -29,11 +29,28 @@ export interface ServerConfig {
   readonly nodeId: string;
 }
 
-export interface StoreConfig {
+export interface SqliteStoreConfig {
   readonly type: 'sqlite';
   /** Absolute; default `<dataDir>/polly.db`. */
   readonly path: string;
 }
+
+export interface EtcdStoreConfig {
+  readonly type: 'etcd';
+  /** Client URLs (`http://` or `https://`). */
+  readonly endpoints: readonly string[];
+  readonly prefix: string;
+  /** Absolute paths of PEM files. */
+  readonly tls?: { readonly ca?: string; readonly cert?: string; readonly key?: string };
+  readonly auth?: { readonly username: string; readonly password: string };
+  /** Deadline of one etcd request. */
+  readonly timeoutMs: number;
+  /** TTL of the leader lease: how long a dead leader keeps the background loops. */
+  readonly leaseTtlMs: number;
+  readonly maxTxnOps: number;
+}
+
+export type StoreConfig = SqliteStoreConfig | EtcdStoreConfig;
 
 export interface PlacementConfig {
   /** Filter names in the order they run. */

@@ -17,7 +17,8 @@ import { LOG_LEVELS } from './polly-config.js';
 export const SIZE_ACCEPTED = 'a positive size such as 512Mi, 10Gi, 1.5Ti (units B, K, M, G, T, Ki, Mi, Gi, Ti) or a bare number of GiB';
 export const NAME_ACCEPTED = '1-128 letters, digits, ".", "_" and "-", starting with a letter or digit, without ".."';
 export const TOKEN_ACCEPTED = 'at least 16 (at most 4096) printable ASCII characters without spaces';
-export const STORE_TYPE_ACCEPTED = 'sqlite (etcd arrives with the HA store)';
+export const STORE_TYPE_ACCEPTED = 'sqlite (one machine) or etcd (several replicas)';
+export const ETCD_ENDPOINTS_ACCEPTED = 'etcd client URLs such as http://10.0.0.1:2379 or https://etcd-1:2379 (a list, or one string with commas)';
 
 const strict = <T extends Parameters<typeof Type.Object>[0]>(properties: T, accepted?: string) =>
   Type.Object(properties, { additionalProperties: false, ...(accepted === undefined ? {} : { 'x-accepted': accepted }) });
@@ -59,8 +60,23 @@ export const ServerSchema = strict({
 });
 
 export const StoreSchema = strict({
-  type: Type.Optional(stringEnum(['sqlite'], STORE_TYPE_ACCEPTED)),
+  type: Type.Optional(stringEnum(['sqlite', 'etcd'], STORE_TYPE_ACCEPTED)),
   path: Type.Optional(text('a file path (relative paths resolve against server.dataDir)', { minLength: 1 })),
+  // etcd only (see docs/configuration.md):
+  endpoints: Type.Optional(Type.Unsafe<string | string[]>({ type: ['array', 'string'], items: { type: 'string' }, 'x-accepted': ETCD_ENDPOINTS_ACCEPTED })),
+  prefix: Type.Optional(text('a key prefix ending with "/", such as /polly/ (1-256 printable characters)', { minLength: 1, maxLength: 256, pattern: '^[\\x21-\\x7e]*/$' })),
+  tls: Type.Optional(strict({
+    ca: Type.Optional(text('the path of a PEM CA certificate file', { minLength: 1 })),
+    cert: Type.Optional(text('the path of a PEM client certificate file', { minLength: 1 })),
+    key: Type.Optional(text('the path of a PEM client private key file', { minLength: 1 })),
+  }, 'a mapping with ca and/or cert and key')),
+  auth: Type.Optional(strict({
+    username: text('an etcd user name', { minLength: 1 }),
+    password: text('the etcd user\'s password', { minLength: 1, 'x-secret': true }),
+  }, 'a mapping with username and password')),
+  timeout: Type.Optional(duration()),
+  leaseTtl: Type.Optional(duration()),
+  maxTxnOps: Type.Optional(Type.Integer({ minimum: 16, maximum: 1_000_000, 'x-accepted': "the etcd cluster's --max-txn-ops (16 or more; etcd's default is 128)" })),
 });
 
 export const LogSchema = strict({

@@ -120,20 +120,30 @@ function translatePolly(top: Obj, { problems }: TranslateContext, put: Put): voi
   }
   unknownKeys(store, ['polly', 'store'], POLLY_STORE_KEYS, problems);
   const type = store['type'];
+  const etcd = typeof type === 'string' && type.toLowerCase() === 'etcd';
   if (type !== undefined && type !== null) {
-    if (typeof type === 'string' && ['boltdb', 'consul', 'zk', 'zookeeper', 'etcd'].includes(type.toLowerCase())) {
+    if (typeof type === 'string' && ['boltdb', 'consul', 'zk', 'zookeeper'].includes(type.toLowerCase())) {
       problems.add(['polly', 'store', 'type'], `${JSON.stringify(type)} is not supported`, STORE_TYPE_ACCEPTED);
     } else {
-      put(['store', 'type'], type, ['polly', 'store', 'type']);
+      put(['store', 'type'], etcd ? 'etcd' : type, ['polly', 'store', 'type']);
     }
   }
   const endpoints = store['endpoints'];
   if (endpoints !== undefined && endpoints !== null) {
-    const one = Array.isArray(endpoints) && endpoints.length === 1 ? endpoints[0] : endpoints;
-    if (typeof one === 'string') put(['store', 'path'], one, ['polly', 'store', 'endpoints']);
-    else problems.add(['polly', 'store', 'endpoints'], `got ${kind(endpoints)}`, 'for the sqlite store, one file path');
+    if (etcd) {
+      // libkv took one address or a list; Polly's store.endpoints takes both.
+      if (typeof endpoints === 'string' || (Array.isArray(endpoints) && endpoints.every((e) => typeof e === 'string'))) {
+        put(['store', 'endpoints'], endpoints, ['polly', 'store', 'endpoints']);
+      } else {
+        problems.add(['polly', 'store', 'endpoints'], `got ${kind(endpoints)}`, 'for the etcd store, host:port addresses or client URLs');
+      }
+    } else {
+      const one = Array.isArray(endpoints) && endpoints.length === 1 ? endpoints[0] : endpoints;
+      if (typeof one === 'string') put(['store', 'path'], one, ['polly', 'store', 'endpoints']);
+      else problems.add(['polly', 'store', 'endpoints'], `got ${kind(endpoints)}`, 'for the sqlite store, one file path');
+    }
   }
-  if (has(store, 'bucket')) problems.warn(['polly', 'store', 'bucket'], 'ignored (the SQLite store has no buckets)');
+  if (has(store, 'bucket')) problems.warn(['polly', 'store', 'bucket'], etcd ? 'ignored (the etcd store uses store.prefix)' : 'ignored (the SQLite store has no buckets)');
 }
 
 /** Translates `libstorage:`; returns the drivers its services use. */

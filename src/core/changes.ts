@@ -35,8 +35,16 @@ export class ChangeBus {
 export class NotifyingStore implements Store {
   readonly kind: string;
 
+  readonly maxTxnOps?: number;
+  readonly reachable?: () => boolean;
+  readonly watch?: Store['watch'];
+
   constructor(private readonly inner: Store, private readonly bus: ChangeBus) {
     this.kind = inner.kind;
+    // The optional capabilities of the store pass through (transaction limit, reachability, watch).
+    if (inner.maxTxnOps !== undefined) this.maxTxnOps = inner.maxTxnOps;
+    if (inner.reachable !== undefined) this.reachable = () => inner.reachable!();
+    if (inner.watch !== undefined) this.watch = (prefix, onEvent, onResync) => inner.watch!(prefix, onEvent, onResync);
   }
 
   get<T = unknown>(key: string): Promise<StoreRecord<T> | undefined> {

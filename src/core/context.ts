@@ -22,6 +22,8 @@ export interface CoreContext {
   readonly claims: ClaimSettings;
   /** This host's node id when the process does node-side work (in-process agent); else absent. */
   readonly nodeId?: string;
+  /** This replica's name when several share the store; stamped on the intents it writes. */
+  readonly replica?: string;
 }
 
 /** Claim lifetimes: the TTL a claim gets when the accept names none, and the longest allowed. */

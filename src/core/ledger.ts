@@ -35,6 +35,34 @@ interface Work {
 const MAX_BATCH = 512;
 const MAX_ATTEMPTS = 25;
 
+/** Counts a batch's compares and ops (usage records included) against the store's limit. */
+class TxnSize {
+  private compares = 0;
+  private ops = 0;
+  private readonly usage = new Set<unknown>();
+
+  constructor(private readonly limit = Number.POSITIVE_INFINITY) {}
+
+  private projected(plan: LedgerPlan<unknown>): { compares: number; ops: number; usage: Set<unknown> } {
+    const usage = new Set(this.usage);
+    for (const { pool } of plan.pools ?? []) usage.add(pool);
+    if (plan.service) usage.add('service');
+    return { compares: this.compares + (plan.compares?.length ?? 0), ops: this.ops + (plan.ops?.length ?? 0), usage };
+  }
+
+  fits(plan: LedgerPlan<unknown>): boolean {
+    const p = this.projected(plan);
+    return Math.max(p.compares, p.ops) + p.usage.size <= this.limit;
+  }
+
+  add(plan: LedgerPlan<unknown>): void {
+    const p = this.projected(plan);
+    this.compares = p.compares;
+    this.ops = p.ops;
+    for (const u of p.usage) this.usage.add(u);
+  }
+}
+
 /** Thrown to a piece of work whose own compares failed (e.g. its name was taken meanwhile). */
 export class StaleWriteError extends PollyError {
   constructor(readonly staleKeys: readonly string[]) {
@@ -59,6 +87,10 @@ export class ServiceLedger implements LedgerView {
   private readonly byId = new Map<string, PoolState>();
   private queue: Work[] = [];
   private running = false;
+  /** Set when a watch may have missed changes: the records are read again before the next batch. */
+  private stale = false;
+  /** Usage records other replicas wrote (from a store watch), applied between batches. */
+  private readonly observed = new Map<string, { value: unknown; revision: number }>();
 
   constructor(readonly spec: ServiceSpec, private readonly store: Store) {
     this.pools = spec.pools.map((p) => new PoolState(poolId(spec.name, p.name), spec.name, p));
@@ -108,6 +140,79 @@ export class ServiceLedger implements LedgerView {
     this.recountZones();
   }
 
+  /** True for the usage record keys this ledger keeps (its pools' and its service's). */
+  owns(key: string): boolean {
+    return key === keys.serviceUsage(this.spec.name) || this.pools.some((p) => keys.pool(p.id) === key);
+  }
+
+  /**
+   * A usage record as another writer left it (`undefined`: deleted), seen by a store watch. It
+   * replaces the cached one when newer — at once when idle, else before the next batch is
+   * planned, never under a planned batch. Keeps placement current without polling; the
+   * revision guards stay what makes writes safe.
+   */
+  observe(key: string, value: unknown, revision: number): void {
+    const seen = this.observed.get(key);
+    if (seen === undefined || revision > seen.revision) this.observed.set(key, { value, revision });
+    if (!this.running) this.applyObserved();
+  }
+
+  /** Events may have been missed (a watch reconnected): re-read the usage records, between batches. */
+  resync(): void {
+    this.stale = true;
+    this.reloadWhenIdle();
+  }
+
+  /**
+   * Re-reads now if idle (else the next batch does), retrying every second while the store is
+   * away. The re-read holds the ledger like a batch does: a batch planned meanwhile would have
+   * its in-memory usage replaced under it and then write wrong totals.
+   */
+  private reloadWhenIdle(): void {
+    if (this.running || !this.stale) return;
+    this.running = true;
+    void this.reloadIfStale()
+      .catch(() => void setTimeout(() => this.reloadWhenIdle(), 1000).unref())
+      .finally(() => {
+        this.running = false;
+        this.applyObserved();
+        if (this.queue.length > 0) {
+          this.running = true;
+          setImmediate(() => void this.drain());
+        }
+      });
+  }
+
+  private async reloadIfStale(): Promise<void> {
+    if (!this.stale) return;
+    this.stale = false;
+    try {
+      await this.load();
+    } catch (e) {
+      this.stale = true; // the store is away again: try before the next batch
+      throw e;
+    }
+  }
+
+  private applyObserved(): void {
+    if (this.observed.size === 0) return;
+    for (const [key, { value, revision }] of this.observed) {
+      // A deleted record no longer exists: later compares must expect revision 0.
+      const at = value === undefined ? 0 : revision;
+      if (key === keys.serviceUsage(this.spec.name)) {
+        if (revision > this.usageRevision) {
+          this.usage = (value as ServiceUsage | undefined) ?? { service: this.spec.name, volumes: 0, bytes: 0 };
+          this.usageRevision = at;
+        }
+        continue;
+      }
+      const pool = this.pools.find((p) => keys.pool(p.id) === key);
+      if (pool !== undefined && revision > pool.revision) pool.setUsage(value as never, at);
+    }
+    this.observed.clear();
+    this.recountZones();
+  }
+
   submit<R>(planner: Planner<R>): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       this.queue.push({ planner, resolve: resolve as (v: unknown) => void, reject });
@@ -122,10 +227,15 @@ export class ServiceLedger implements LedgerView {
     try {
       while (this.queue.length > 0) {
         const batch = this.queue.splice(0, MAX_BATCH);
-        await this.process(batch);
+        // Last resort: drain runs detached, so an unexpected failure fails the batch's work
+        // instead of the process (work already settled is not affected).
+        await this.process(batch).catch((e: unknown) => {
+          for (const w of batch) w.reject(e);
+        });
       }
     } finally {
       this.running = false;
+      this.applyObserved();
       if (this.queue.length > 0) {
         this.running = true;
         setImmediate(() => void this.drain());
@@ -136,6 +246,8 @@ export class ServiceLedger implements LedgerView {
   private async process(batch: Work[]): Promise<void> {
     let pending = batch;
     for (let attempt = 1; pending.length > 0; attempt++) {
+      await this.reloadIfStale().catch(() => undefined);
+      this.applyObserved();
       if (attempt > MAX_ATTEMPTS) {
         const e = new PollyError('UNAVAILABLE', `service ${this.spec.name}: too much write contention, retry`, {}, { retryable: true });
         for (const w of pending) w.reject(e);
@@ -144,16 +256,19 @@ export class ServiceLedger implements LedgerView {
       const planned: { work: Work; plan: LedgerPlan<unknown> }[] = [];
       const written = new Set<string>();
       const deferred: Work[] = [];
+      const size = new TxnSize(this.store.maxTxnOps);
       for (const work of pending) {
         try {
           const plan = work.planner(this);
           const own = [...(plan.compares ?? []).map((c) => c.key), ...(plan.ops ?? []).map((o) => o.key)];
-          if (own.some((k) => written.has(k))) {
-            // Touches a key an earlier item of this batch writes (e.g. the same new name):
-            // it goes into the next batch, where it sees that write.
+          if (own.some((k) => written.has(k)) || (planned.length > 0 && !size.fits(plan))) {
+            // Touches a key an earlier item of this batch writes (e.g. the same new name), or
+            // would make the transaction larger than the store takes: it goes into the next
+            // batch (where it sees that write).
             deferred.push(work);
             continue;
           }
+          size.add(plan);
           for (const k of own) written.add(k);
           this.applyPlan(plan, 1);
           planned.push({ work, plan });
@@ -209,7 +324,17 @@ export class ServiceLedger implements LedgerView {
         const w = owner.get(k);
         if (w) stale.set(w, [...(stale.get(w) ?? []), k]);
       }
-      if (failed.some((k) => !owner.has(k))) await this.load();
+      if (failed.some((k) => !owner.has(k))) {
+        try {
+          await this.load();
+        } catch (e) {
+          // The store went away: the planned work fails (drain runs detached, so nothing may
+          // escape it); the records are read again before the next batch.
+          this.stale = true;
+          for (const { work } of planned) work.reject(e);
+          return;
+        }
+      }
       for (const [w, ks] of stale) w.reject(new StaleWriteError(ks));
       pending = planned.map((p) => p.work).filter((w) => !stale.has(w));
     }

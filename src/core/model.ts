@@ -96,6 +96,8 @@ export interface Volume {
   readonly source?: VolumeSource;
   /** The live (or not yet released) claim on the volume; at most one. */
   readonly claim?: VolumeClaimRef;
+  /** The server replica that wrote a `creating` intent (several replicas only, D48). */
+  readonly replica?: string;
   readonly createdAt: number;
   readonly updatedAt: number;
 }

@@ -4,11 +4,13 @@ import { DEFAULT_CLAIM_SETTINGS, type ClaimSettings, type CoreContext } from './
 import { OfferFeed, type OfferEvent, type OfferFeedOptions } from './offer-feed.js';
 import { declineOffer, listOffers, offerAudience, type DeclineInput, type OfferQuery } from './offers.js';
 import { ServiceLedger } from './ledger.js';
+import { followCatalog } from './catalog-watch.js';
 import type { Caller, ServiceSpec } from './model.js';
 import { OperationTracker } from './operations.js';
 import { Placement, type PlacementOptions } from './placement/placement.js';
 import { createPlacementRegistry } from './placement/registry.js';
 import type { Clock } from './ports/clock.js';
+import type { Leadership } from './ports/leadership.js';
 import type { Logger } from './ports/logger.js';
 import type { Store } from './ports/store.js';
 import type { StorageDriver } from './ports/storage-driver.js';
@@ -59,6 +61,8 @@ export interface CoreDeps {
   /** How node-side work reaches the nodes' agents (default: no agents). */
   readonly nodeChannel?: NodeChannel;
   readonly nodes?: NodeOptions;
+  /** This replica's name when several share the store (see CoreContext.replica). */
+  readonly replica?: string;
 }
 
 /**
@@ -75,6 +79,8 @@ export class Polly {
   /** Operations in flight per volume/name, for front doors that must refuse a second one (CSI ABORTED). */
   readonly inFlight = new InFlight();
   lastReconcile?: ReconcileReport;
+  /** Set when this is one of several replicas (see /v1/version). */
+  leadership?: Leadership;
 
   private constructor(ctx: CoreContext, nodes: NodeService, feedOptions?: OfferFeedOptions) {
     this.ctx = ctx;
@@ -105,12 +111,20 @@ export class Polly {
       changes,
       claims: deps.claims ?? DEFAULT_CLAIM_SETTINGS,
       ...(deps.nodeId === undefined ? {} : { nodeId: deps.nodeId }),
+      ...(deps.replica === undefined ? {} : { replica: deps.replica }),
     };
+    // A store shared with other replicas: follow their writes, watching before loading so nothing
+    // falls between the load and the watch.
+    const stopWatches = deps.store.watch === undefined ? [] : [await followCatalog(deps.store, [...ledgers.values()], changes)];
     for (const l of ledgers.values()) await l.load();
     await refreshCapacity(ctx);
     nodes = new NodeService(ctx, deps.nodeChannel ?? noNodeChannel, deps.nodes ?? DEFAULT_NODE_OPTIONS);
-    return new Polly(ctx, nodes, deps.offerFeed);
+    const polly = new Polly(ctx, nodes, deps.offerFeed);
+    polly.stopWatches = stopWatches;
+    return polly;
   }
+
+  private stopWatches: (() => Promise<void>)[] = [];
 
   createVolume = (caller: Caller, input: CreateVolumeInput, options?: CreateOptions) => createVolume(this.ctx, caller, input, options);
   getVolume = (caller: Caller, id: string) => getVolume(this.ctx, caller, id);
@@ -192,6 +206,7 @@ export class Polly {
   }
 
   async close(): Promise<void> {
+    await Promise.allSettled(this.stopWatches.map((stop) => stop()));
     this.offerFeed.close();
     for (const d of this.ctx.drivers.values()) await d.close();
   }

@@ -39,7 +39,14 @@ export interface ReconcileOptions {
    */
   readonly quiescent: boolean;
   readonly idempotencyTtlMs: number;
+  /**
+   * Several replicas: true for an intent whose replica is gone, which nothing is running any
+   * more, so it is finished or rolled back whatever its age (D48).
+   */
+  readonly orphaned?: (intent: { readonly replica?: string; readonly updatedAt: number }) => boolean;
 }
+
+const LISTING_MARGIN_MS = 60_000;
 
 type Listing = Map<string, Set<string>>; // pool id → backend ids present (undefined when listing failed)
 
@@ -69,9 +76,13 @@ export async function reconcile(ctx: CoreContext, options: ReconcileOptions): Pr
   const present = (pool: string, backendId: string): boolean | undefined => listing.get(pool)?.has(backendId);
 
   const old = (t: number) => startedAt - t >= options.intentAgeMs;
-  await forEachRecord<Volume>(ctx, keys.volumes, async ({ value: v }) => {
+  // A volume committed after the listing began may be missing from it: only records older than
+  // the listing (with a margin for other replicas' clocks) are checked against it, unless
+  // nothing is in flight.
+  const settled = (t: number) => options.quiescent || t < startedAt - LISTING_MARGIN_MS;
+  await forEachRecord<Volume>(ctx, keys.volumes, async ({ value: v, revision }) => {
     try {
-      if (v.status === 'creating' && old(v.updatedAt)) {
+      if (v.status === 'creating' && (old(v.updatedAt) || options.orphaned?.(v) === true)) {
         const there = present(v.pool, v.backendId);
         if (there === true) {
           await commitCreate(ctx, v, v.backendId);
@@ -83,22 +94,23 @@ export async function reconcile(ctx: CoreContext, options: ReconcileOptions): Pr
       } else if (v.status === 'deleting' && old(v.updatedAt)) {
         await finishDelete(ctx, v);
         report.deleted.push(v.id);
-      } else if ((v.status === 'available' || v.status === 'attached') && present(v.pool, v.backendId) === false) {
+      } else if ((v.status === 'available' || v.status === 'attached') && settled(v.updatedAt) && present(v.pool, v.backendId) === false) {
         const reason = 'backend volume is missing';
-        await ctx.store.txn({ compares: [], ops: [{ type: 'put', key: keys.volume(v.id), value: transition(v, 'error', ctx.clock.now(), reason) }] });
-        report.missingBackend.push(v.id);
+        // Guarded: a record changed meanwhile (by a request, or a second pass) is left alone.
+        const res = await ctx.store.txn({ compares: [{ key: keys.volume(v.id), revision }], ops: [{ type: 'put', key: keys.volume(v.id), value: transition(v, 'error', ctx.clock.now(), reason) }] });
+        if (res.ok) report.missingBackend.push(v.id);
       }
     } catch (e) {
       fail(`volume ${v.id}`, e);
     }
   });
 
-  await forEachRecord<Snapshot>(ctx, keys.snapshots, async ({ value: s }) => {
+  await forEachRecord<Snapshot>(ctx, keys.snapshots, async ({ value: s, revision }) => {
     try {
       if (s.status === 'creating' && old(s.createdAt)) {
         if (present(s.pool, s.backendId) === true) {
-          await ctx.store.txn({ compares: [], ops: [{ type: 'put', key: keys.snapshot(s.id), value: { ...s, status: 'ready' } }] });
-          report.finished.push(s.id);
+          const res = await ctx.store.txn({ compares: [{ key: keys.snapshot(s.id), revision }], ops: [{ type: 'put', key: keys.snapshot(s.id), value: { ...s, status: 'ready' } }] });
+          if (res.ok) report.finished.push(s.id);
         } else if (present(s.pool, s.backendId) === false) {
           await finishSnapshotDelete(ctx, s);
           report.rolledBack.push(s.id);
@@ -218,8 +230,9 @@ async function fixUsage(ctx: CoreContext, counts: UsageCount, fixed: string[]): 
 async function expireIdempotency(ctx: CoreContext, before: number): Promise<number> {
   const stale: string[] = [];
   await forEachRecord<{ createdAt: number }>(ctx, keys.idempotencies, (r) => void (r.value.createdAt < before && stale.push(r.key)));
-  for (let i = 0; i < stale.length; i += 500) {
-    await ctx.store.txn({ compares: [], ops: stale.slice(i, i + 500).map((key) => ({ type: 'delete' as const, key })) });
+  const chunk = Math.min(500, ctx.store.maxTxnOps ?? 500);
+  for (let i = 0; i < stale.length; i += chunk) {
+    await ctx.store.txn({ compares: [], ops: stale.slice(i, i + chunk).map((key) => ({ type: 'delete' as const, key })) });
   }
   return stale.length;
 }

@@ -249,6 +249,7 @@ function planReservation(
     ...(caller.kind === 'scheduler' ? { createdBy: caller.name } : {}),
     attachments: [],
     ...(r.source ? { source: { kind: r.source.kind, id: r.source.id } } : {}),
+    ...(ctx.replica !== undefined ? { replica: ctx.replica } : {}),
     createdAt: now, updatedAt: now,
   };
   const compares: TxnCompare[] = [{ key: keys.volumeName(view.spec.name, r.input.name), revision: 0 }];

@@ -74,8 +74,13 @@ export async function buildAdminApi(options: AdminApiOptions): Promise<FastifyIn
   app.addHook('preClose', async () => {
     closing = true;
   });
-  app.addHook('onSend', async (_req, reply) => {
+  app.addHook('onSend', async (req, reply) => {
     if (closing) void reply.header('connection', 'close');
+    // A read answered from this replica's memory while the shared store is unreachable may be
+    // stale: say so (RFC 7234 warning 110).
+    if (req.method === 'GET' && reply.statusCode < 400 && options.polly.ctx.store.reachable?.() === false) {
+      void reply.header('warning', '110 polly "store unavailable: this answer may be stale"');
+    }
   });
 
   registerMetrics(app, options.polly);

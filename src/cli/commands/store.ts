@@ -44,4 +44,41 @@ export function storeCommands(program: Command, app: App): void {
       }
       ctx.print(await ctx.client().eraseStore());
     });
+
+  store
+    .command('migrate')
+    .description('copy every record of one store into another, empty one and verify counts and checksums (stop the servers first)')
+    .requiredOption('--from <store>', 'the source: sqlite:PATH (or etcd:URL[,URL…])')
+    .requiredOption('--to <store>', 'the target: etcd:URL[,URL…] (or sqlite:PATH)')
+    .option('--prefix <prefix>', 'the etcd key prefix (default /polly/)')
+    .option('--ca <file>', 'PEM CA certificate for https:// etcd endpoints')
+    .option('--cert <file>', 'PEM client certificate for etcd')
+    .option('--key <file>', 'PEM client private key for etcd')
+    .option('--user <name>', 'etcd user (the password comes from POLLY_STORE_PASSWORD)')
+    .action(async (opts: { from: string; to: string; prefix?: string; ca?: string; cert?: string; key?: string; user?: string }, cmd: Command) => {
+      const ctx = app.context(cmd);
+      const migrate = app.hooks.migrateStore;
+      if (migrate === undefined) throw new CliError('this polly build cannot migrate stores (no stores wired into the CLI)');
+      const password = ctx.io.env['POLLY_STORE_PASSWORD'];
+      const request = {
+        from: opts.from, to: opts.to,
+        ...(opts.prefix !== undefined ? { prefix: opts.prefix } : {}),
+        ...(opts.ca !== undefined ? { ca: opts.ca } : {}),
+        ...(opts.cert !== undefined ? { cert: opts.cert } : {}),
+        ...(opts.key !== undefined ? { key: opts.key } : {}),
+        ...(opts.user !== undefined ? { username: opts.user } : {}),
+        ...(password !== undefined && password !== '' ? { password } : {}),
+      };
+      const progress = ctx.io.stderr.isTTY === true ? (n: number) => void ctx.io.stderr.write(`\rcopied ${n} records`) : () => undefined;
+      try {
+        ctx.print(await migrate(request, progress));
+      } catch (e) {
+        const code = (e as { code?: unknown }).code;
+        const message = e instanceof Error ? e.message : String(e);
+        if (code === 'INVALID_ARGUMENT') throw new UsageError(message);
+        throw new CliError(typeof code === 'string' ? `${message} (${code})` : message);
+      } finally {
+        if (ctx.io.stderr.isTTY === true) ctx.io.stderr.write('\n');
+      }
+    });
 }

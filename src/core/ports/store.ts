@@ -2,8 +2,9 @@
  * Store port: a revisioned key/value catalog.
  *
  * Contract (checked by src/store/store-contract.ts against every implementation):
- * - Every successful transaction bumps the store's global revision by exactly one; each key it
- *   puts gets that revision as its `revision` (etcd's mod_revision). Revisions are > 0.
+ * - Every successful transaction that changes something bumps the store's global revision by
+ *   exactly one; each key it puts gets that revision as its `revision` (etcd's mod_revision).
+ *   Revisions are > 0. (A transaction that changes nothing may leave the revision as it is.)
  * - `txn` is atomic: either every compare holds and every op is applied, or nothing is applied.
  *   A compare with `revision: 0` means "the key must not exist".
  * - `list` returns keys with the given prefix in ascending byte order, at most `limit` of them,
@@ -55,6 +56,11 @@ export interface TxnResult {
 
 export const MAX_LIST_LIMIT = 10_000;
 
+/** A change seen by a watch (stores shared by several processes offer them). */
+export type StoreEvent =
+  | { readonly type: 'put'; readonly key: string; readonly value: unknown; readonly revision: number }
+  | { readonly type: 'delete'; readonly key: string; readonly revision: number };
+
 export interface Store {
   /** A short name of the implementation, e.g. "sqlite" or "etcd". */
   readonly kind: string;
@@ -67,5 +73,23 @@ export interface Store {
   ready(): Promise<boolean>;
   /** Removes every key under the prefix (used by `polly store erase`); returns how many. */
   erase(prefix: string): Promise<number>;
+  /**
+   * Present on networked stores: false while the last request failed because the backend was
+   * unreachable (true again after the next success). Answers from caches may be stale then.
+   */
+  reachable?(): boolean;
+  /**
+   * The most ops (and compares) one transaction may carry; unlimited when absent. Writers that
+   * batch (the ledger) keep their transactions within it.
+   */
+  readonly maxTxnOps?: number;
+  /**
+   * Present on stores that other processes write too: resolves once a watch on `prefix` is in
+   * place; from then on calls `onEvent` for every change under it, in revision order (resuming
+   * after reconnects), until the function it resolved to is called. `onResync` is called when
+   * events may have been missed (after a reconnect, or a watch the store had to set up anew):
+   * whoever caches should re-read.
+   */
+  watch?(prefix: string, onEvent: (event: StoreEvent) => void, onResync?: () => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
