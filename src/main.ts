@@ -12,7 +12,7 @@ import { csiDeps } from './api/csi/csi-deps.js';
 import { startCsi } from './api/csi/csi-server.js';
 import { nodeService } from './api/csi/node-service.js';
 import { TokenAuth, isLoopback } from './api/admin/auth.js';
-import { runCli, type ServerStartOptions } from './cli/main.js';
+import type { CliHooks, ServerStartOptions } from './cli/main.js';
 import { loadConfig } from './config/load-config.js';
 import type { PollyConfig } from './config/polly-config.js';
 import { createPlacementRegistry } from './core/placement/registry.js';
@@ -38,12 +38,10 @@ import { VERSION } from './version.js';
 
 /**
  * Composition root: the only place that picks concrete implementations (store, drivers,
- * front doors) and wires them to core.
+ * front doors) and wires them to core. The `polly` command (polly-command.ts) loads it for the
+ * commands that run Polly itself.
  */
-export async function main(argv: string[]): Promise<void> {
-  const code = await runCli(argv, undefined, { startServer, startAgent, migrateStore: runMigration });
-  if (code !== 0) process.exitCode = code;
-}
+export const hooks: Required<CliHooks> = { startServer, startAgent, migrateStore: runMigration };
 
 export function configFor(opts: ServerStartOptions, env: NodeJS.ProcessEnv = process.env): PollyConfig {
   const placement = createPlacementRegistry();

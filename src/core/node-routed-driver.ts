@@ -13,8 +13,10 @@ export type NodeDispatch = (nodeId: string, kind: NodeOperation['kind'], volumeI
  */
 export class NodeRoutedDriver implements StorageDriver {
   readonly name: string;
-  readonly capabilities;
   readonly node: NodeSideDriver;
+  /** The backend's controller publish, when it has one (a CSI plugin); node pools need none. */
+  readonly controllerPublish?: StorageDriver['controllerPublish'];
+  readonly controllerUnpublish?: StorageDriver['controllerUnpublish'];
 
   constructor(
     private readonly base: StorageDriver,
@@ -23,8 +25,14 @@ export class NodeRoutedDriver implements StorageDriver {
     private readonly dispatch: NodeDispatch,
   ) {
     this.name = base.name;
-    this.capabilities = base.capabilities;
     this.node = base.node;
+    if (base.controllerPublish) this.controllerPublish = base.controllerPublish.bind(base);
+    if (base.controllerUnpublish) this.controllerUnpublish = base.controllerUnpublish.bind(base);
+  }
+
+  /** Read through: a driver may learn its capabilities after it starts (a CSI plugin's). */
+  get capabilities(): StorageDriver['capabilities'] {
+    return this.base.capabilities;
   }
 
   pools(): readonly string[] {
