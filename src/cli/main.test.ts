@@ -1,42 +1,34 @@
 import assert from 'node:assert/strict';
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { parse } from 'yaml';
-import { closedPort, startFakeServer, type FakeServer } from '../client/testing/fake-server.js';
+import { closedPort } from '../client/testing/fake-server.js';
+import { useFakePolly } from './testing/fake-polly.js';
 import { run } from './testing/capture.js';
-import { standardRoutes } from './testing/routes.js';
 
 describe('polly (global options, output, errors)', () => {
-  let fake: FakeServer;
-  let mark = 0;
-  before(async () => {
-    fake = await startFakeServer(standardRoutes());
-  });
-  after(() => fake.close());
-  beforeEach(() => {
-    mark = fake.requests.length;
-  });
-  const first = () => fake.requests[mark]!;
+  const f = useFakePolly();
+  const first = () => f.sent()[0]!;
 
   it('accepts the 2016 tcp://host:port form in --host', async () => {
-    const r = await run(['--host', `tcp://127.0.0.1:${fake.port}`, 'service', 'ls']);
+    const r = await run(['--host', `tcp://127.0.0.1:${f.fake.port}`, 'service', 'ls']);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(first().path, '/v1/services');
   });
 
   it('accepts host:port, and --host after the subcommand', async () => {
-    const r = await run(['service', 'ls', `--host=127.0.0.1:${fake.port}`]);
+    const r = await run(['service', 'ls', `--host=127.0.0.1:${f.fake.port}`]);
     assert.equal(r.code, 0, r.stderr);
   });
 
   it('reads POLLY_HOST, POLLY_TOKEN and POLLY_FORMAT from the environment', async () => {
-    const r = await run(['service', 'ls'], { env: { POLLY_HOST: `tcp://127.0.0.1:${fake.port}`, POLLY_TOKEN: 'env-token', POLLY_FORMAT: 'json' } });
+    const r = await run(['service', 'ls'], { env: { POLLY_HOST: `tcp://127.0.0.1:${f.fake.port}`, POLLY_TOKEN: 'env-token', POLLY_FORMAT: 'json' } });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(first().headers.authorization, 'Bearer env-token');
     assert.equal((JSON.parse(r.stdout) as unknown[]).length, 3);
   });
 
   it('flags win over the environment', async () => {
-    const r = await run(['--host', fake.url, '--token', 'flag-token', '--format', 'yaml', 'service', 'ls'], {
+    const r = await run(['--host', f.fake.url, '--token', 'flag-token', '--format', 'yaml', 'service', 'ls'], {
       env: { POLLY_HOST: 'tcp://127.0.0.1:1', POLLY_TOKEN: 'env-token', POLLY_FORMAT: 'json' },
     });
     assert.equal(r.code, 0, r.stderr);
@@ -45,15 +37,15 @@ describe('polly (global options, output, errors)', () => {
   });
 
   it('sends no Authorization header without a token', async () => {
-    await run(['--host', fake.url, 'service', 'ls']);
+    await run(['--host', f.fake.url, 'service', 'ls']);
     assert.equal(first().headers.authorization, undefined);
   });
 
   it('rejects an unknown format (exit 2)', async () => {
-    const r = await run(['--host', fake.url, '--format', 'xml', 'service', 'ls']);
+    const r = await run(['--host', f.fake.url, '--format', 'xml', 'service', 'ls']);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /--format: "xml" is not a format; use one of yaml, json, table/);
-    const e = await run(['--host', fake.url, 'service', 'ls'], { env: { POLLY_FORMAT: 'csv' } });
+    const e = await run(['--host', f.fake.url, 'service', 'ls'], { env: { POLLY_FORMAT: 'csv' } });
     assert.equal(e.code, 2);
     assert.match(e.stderr, /POLLY_FORMAT: "csv"/);
   });
@@ -65,13 +57,13 @@ describe('polly (global options, output, errors)', () => {
   });
 
   it('rejects an unknown log level (exit 2)', async () => {
-    const r = await run(['--host', fake.url, '-l', 'loud', 'volume', 'get']);
+    const r = await run(['--host', f.fake.url, '-l', 'loud', 'volume', 'get']);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /--logLevel: "loud" is not a log level/);
   });
 
   it('logs each request at -l debug', async () => {
-    const r = await run(['--host', fake.url, '-l', 'debug', 'service', 'ls']);
+    const r = await run(['--host', f.fake.url, '-l', 'debug', 'service', 'ls']);
     assert.equal(r.code, 0);
     assert.match(r.stderr, /^debug: GET http:\/\/127\.0\.0\.1:\d+\/v1\/services → 200 \(\d+ ms\)$/m);
   });

@@ -1,30 +1,19 @@
 import assert from 'node:assert/strict';
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { parse } from 'yaml';
-import { startFakeServer, type FakeServer } from '../client/testing/fake-server.js';
-import { run, type RunOptions } from './testing/capture.js';
-import { standardRoutes } from './testing/routes.js';
+import { useFakePolly } from './testing/fake-polly.js';
 
 describe('polly store', () => {
-  let fake: FakeServer;
-  let mark = 0;
-  before(async () => {
-    fake = await startFakeServer(standardRoutes());
-  });
-  after(() => fake.close());
-  beforeEach(() => {
-    mark = fake.requests.length;
-  });
-  const polly = (args: string[], opts: RunOptions = {}) => run(['--host', fake.url, ...args], opts);
-  const erases = () => fake.requests.slice(mark).filter((r) => r.path === '/v1/store/erase');
+  const { polly, sent } = useFakePolly();
+  const erases = () => sent().filter((r) => r.path === '/v1/store/erase');
 
   it('get prints key: value YAML (2016 style) across pages', async () => {
     const r = await polly(['store', 'get', '--prefix', 'polly/']);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(parse(r.stdout), { 'polly/volumes/vol-1': { id: 'vol-1', name: 'one' }, 'polly/volumes/vol-2': 'plain' });
     assert.match(r.stdout, /^polly\/volumes\/vol-2: plain$/m);
-    assert.equal(fake.requests[mark]!.query.get('prefix'), 'polly/');
-    assert.equal(fake.requests.length - mark, 2);
+    assert.equal(sent()[0]!.query.get('prefix'), 'polly/');
+    assert.equal(sent().length, 2);
   });
 
   it('get as JSON keeps revisions', async () => {

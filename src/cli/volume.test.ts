@@ -1,26 +1,15 @@
 import assert from 'node:assert/strict';
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { parse } from 'yaml';
-import { startFakeServer, type FakeServer, type RecordedRequest } from '../client/testing/fake-server.js';
-import { run, type RunOptions } from './testing/capture.js';
-import { standardRoutes } from './testing/routes.js';
+import type { RecordedRequest } from '../client/testing/fake-server.js';
+import { useFakePolly } from './testing/fake-polly.js';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
 
 describe('polly volume', () => {
-  let fake: FakeServer;
-  let mark = 0;
-  before(async () => {
-    fake = await startFakeServer(standardRoutes());
-  });
-  after(() => fake.close());
-  beforeEach(() => {
-    mark = fake.requests.length;
-  });
-
-  const polly = (args: string[], opts: RunOptions = {}) => run(['--host', fake.url, ...args], opts);
-  const sent = (): RecordedRequest[] => fake.requests.slice(mark);
+  const f = useFakePolly();
+  const { polly, sent } = f;
   const lastSent = (): RecordedRequest => {
     const s = sent();
     assert.ok(s.length > 0, 'no request was sent');
