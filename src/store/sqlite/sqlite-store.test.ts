@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -156,6 +157,22 @@ describe('SqliteStore', () => {
     await assert.rejects(put('after'), (e: unknown) => e instanceof PollyError && e.code === 'UNAVAILABLE');
     assert.equal(await store.ready(), false);
     assert.equal(await store.get('after'), undefined);
+    await store.close();
+  });
+
+  it('a store nobody closed does not keep a finished process alive, and its acknowledged writes are there', async () => {
+    const path = file();
+    const module = new URL('./sqlite-store.js', import.meta.url).href;
+    const script = `const { SqliteStore } = await import(${JSON.stringify(module)});
+      const s = SqliteStore.open(${JSON.stringify(path)});
+      await s.txn({ compares: [], ops: [{ type: 'put', key: 'left/open', value: 1 }] });`;
+    const scriptFile = join(dir, 'left-open.mjs');
+    writeFileSync(scriptFile, script);
+    const child = spawnSync(process.execPath, [scriptFile], { timeout: 20_000, encoding: 'utf8' });
+    assert.equal(child.error, undefined, 'the process ended by itself');
+    assert.equal(child.status, 0, child.stderr);
+    const store = SqliteStore.open(path);
+    assert.equal((await store.get('left/open'))?.value, 1);
     await store.close();
   });
 

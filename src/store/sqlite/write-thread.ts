@@ -33,10 +33,14 @@ export class WriteThread implements Writer {
   private readonly pending = new Map<number, { resolve: (v: never) => void; reject: (e: unknown) => void }>();
   private nextId = 1;
   private broken: PollyError | undefined;
+  private closing = false;
   private readonly exited: Promise<void>;
 
   constructor(data: WorkerData) {
     this.worker = new Worker(new URL('./write-worker.js', import.meta.url), { workerData: data });
+    // The thread keeps the process alive only while writes are pending (see submit/receive), so a
+    // store nobody closed does not hold a finished process open.
+    this.worker.unref();
     this.worker.on('message', (reply: WriterReply) => this.receive(reply));
     this.worker.on('error', (e) => this.fail(new PollyError('UNAVAILABLE', `sqlite writer thread failed: ${e.message}`, {}, { cause: e })));
     this.exited = new Promise((resolve) => this.worker.once('exit', () => resolve()));
@@ -49,6 +53,7 @@ export class WriteThread implements Writer {
     if (this.broken) return Promise.reject(this.broken);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
+      if (this.pending.size === 0) this.worker.ref();
       this.pending.set(id, { resolve: resolve as (v: never) => void, reject });
       this.worker.postMessage({ type: 'write', id, request } satisfies WriterMessage);
     });
@@ -59,6 +64,8 @@ export class WriteThread implements Writer {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
+    this.worker.ref(); // until it has committed what is queued and exited
     if (!this.broken) this.worker.postMessage({ type: 'close' } satisfies WriterMessage);
     await this.exited;
   }
@@ -73,6 +80,7 @@ export class WriteThread implements Writer {
     const waiter = this.pending.get(reply.id);
     if (waiter === undefined) return;
     this.pending.delete(reply.id);
+    if (this.pending.size === 0 && !this.closing) this.worker.unref();
     if (reply.type === 'done') waiter.resolve(reply.result as never);
     else waiter.reject(toPollyError(reply.error));
   }
@@ -81,6 +89,7 @@ export class WriteThread implements Writer {
     this.broken ??= error;
     for (const waiter of this.pending.values()) waiter.reject(this.broken);
     this.pending.clear();
+    this.worker.unref();
   }
 }
 
