@@ -178,7 +178,8 @@ export async function startServer(opts: ServerStartOptions): Promise<void> {
       }, config.server.shutdownTimeoutMs);
       force.unref();
       channel.close();
-      for (const d of doors) d.server.closeAllConnections();
+      // Requests in flight finish (up to the timeout above); idle keep-alive connections go now.
+      for (const d of doors) d.server.closeIdleConnections();
       Promise.all([app.close(), csi?.close(config.server.shutdownTimeoutMs), ...doors.map((d) => d.close())])
         .then(() => localAgent?.stop())
         .then(() => leadership?.close())
