@@ -4,7 +4,7 @@
  *     with its exact headers and bodies: services, the instance seed, create (201), list keyed by
  *     id, attachments bitmask, remove (204), Libstorage-Servername and the transaction headers;
  *   - the blueprint's other routes: inspect, attach/detach with the instance id, detach all,
- *     snapshot, volume from snapshot, copy, forced remove, snapshots by service;
+ *     snapshot, volume from snapshot, volume copy, snapshot copy, forced remove, snapshots by service;
  *   - Polly's 2016 rule: a libStorage service sees only volumes offered to it or created through it;
  *   - JWT HS256 bearer auth per service (401 in libStorage's error shape without a valid token);
  *   - bad input: malformed bodies, unknown services and fields, huge names, bad headers → 4xx in the
@@ -174,6 +174,21 @@ describe('libStorage API', LONG, () => {
     const copy = await api(ls, 'POST', `/volumes/vfs/${v.id}?copy`, { volumeName: 'att-copy' });
     assert.equal(copy.status, 200, copy.text);
     assert.equal(copy.body.name, 'att-copy');
+
+    // A snapshot copy: another snapshot of the same volume, independent of the original.
+    const snapCopy = await api(ls, 'POST', `/snapshots/vfs/${snap.body.id}?copy`, { snapshotName: 'att-snap-copy' });
+    assert.equal(snapCopy.status, 200, snapCopy.text);
+    assert.equal(snapCopy.body.name, 'att-snap-copy');
+    assert.notEqual(snapCopy.body.id, snap.body.id);
+    assert.equal(snapCopy.body.volumeID, v.id);
+    assert.equal(snapCopy.body.volumeSize, 2);
+    assert.equal((await api(ls, 'POST', `/snapshots/vfs/${snap.body.id}?copy`, { snapshotName: 'att-snap-copy' })).body.id, snapCopy.body.id, 'repeating the copy returns it');
+    assertLsError(await api(ls, 'POST', `/snapshots/vfs/${snap.body.id}?copy`, { snapshotName: 'elsewhere', destinationID: 'us-west-2' }), 400, 'invalidRequest', 'no copies to other regions');
+    const volumesNow = await api(ls, 'GET', '/volumes/vfs');
+    assert.ok(!Object.values(volumesNow.body as Record<string, { name: string }>).some((x) => x.name.startsWith('snapcopy-')), 'the transient volume is gone');
+    const fromCopy = await api(ls, 'POST', `/snapshots/vfs/${snapCopy.body.id}?create`, { volumeName: 'from-snap-copy' });
+    assert.equal(fromCopy.status, 200, fromCopy.text);
+    assert.equal((await api(ls, 'DELETE', `/snapshots/vfs/${snapCopy.body.id}`)).status, 204);
 
     // Detach all of an instance, then a forced remove of an attached volume.
     await api(ls, 'POST', `/volumes/vfs/${copy.body.id}?attach`, {}, vm);

@@ -16,6 +16,7 @@ import type { Store } from './ports/store.js';
 import type { StorageDriver } from './ports/storage-driver.js';
 import { dumpStore, eraseStore, listPools, listServices, refreshCapacity } from './catalog.js';
 import { reconcile, type ReconcileOptions, type ReconcileReport } from './reconciler.js';
+import { copySnapshot } from './snapshot-copy.js';
 import { createSnapshot, deleteSnapshot, getSnapshot, listSnapshots, type CreateSnapshotInput, type SnapshotFilter } from './snapshots.js';
 import { adoptVolume, listUnmanaged, type AdoptInput } from './unmanaged.js';
 import { createVolume, type CreateOptions, type CreateVolumeInput } from './volume-create.js';
@@ -142,6 +143,7 @@ export class Polly {
   listEvents = (caller: Caller, filter?: EventFilter, limit?: number, cursor?: string) => listEvents(this.ctx, caller, filter, limit, cursor);
   createSnapshot = (caller: Caller, input: CreateSnapshotInput, options?: OperationOptions) => createSnapshot(this.ctx, caller, input, options);
   getSnapshot = (caller: Caller, id: string) => getSnapshot(this.ctx, caller, id);
+  copySnapshot = (caller: Caller, id: string, name: string, options?: OperationOptions) => copySnapshot(this.ctx, caller, id, name, options);
   listSnapshots = (caller: Caller, filter: SnapshotFilter, limit?: number, cursor?: string) => listSnapshots(this.ctx, caller, filter, limit, cursor);
   deleteSnapshot = (caller: Caller, id: string) => deleteSnapshot(this.ctx, caller, id);
   listUnmanaged = (caller: Caller, service?: string) => listUnmanaged(this.ctx, caller, service);

@@ -73,7 +73,13 @@ export function snapshotRoutes(app: FastifyInstance, deps: LibstorageDeps): void
     const caller = await identities.authorize(req, s);
     const snap = await load(caller, s, req.params.snapshotID);
     if (op === 'copy') {
-      throw new PollyError('UNSUPPORTED', 'copying a snapshot is not offered: create a volume from it (?create) and snapshot that volume');
+      if (!('snapshotName' in (req.body as object))) throw invalid('snapshotName', 'is required');
+      const c = req.body as Static<typeof CopySnapshot>;
+      // Polly has no regions or accounts to copy into: only a copy within the service is made.
+      if (c.destinationID !== undefined && c.destinationID !== '' && c.destinationID !== s.name) {
+        throw invalid('destinationID', `snapshots are copied within service ${s.name}; copying to ${JSON.stringify(c.destinationID)} is not offered`);
+      }
+      return snapshotView(await polly.copySnapshot(caller, snap.id, c.snapshotName));
     }
     if (!('volumeName' in (req.body as object))) throw invalid('volumeName', 'is required');
     const b = req.body as Static<typeof CreateFromSnapshot>;
