@@ -2,18 +2,13 @@ import { assertAdmin, mayUseService } from './access.js';
 import { serviceOf, type CoreContext } from './context.js';
 import { invalid } from './errors.js';
 import { checkText } from './names.js';
-import type { Caller, Quota, ServiceUsage } from './model.js';
+import type { Caller, ServiceSpec, ServiceUsage } from './model.js';
 import type { ListPage } from './ports/store.js';
 import { MAX_LIST_LIMIT } from './ports/store.js';
 import type { PoolState } from './pool-state.js';
 
-export interface ServiceView {
-  readonly name: string;
-  readonly driver: string;
-  readonly description?: string;
-  readonly defaultType?: string;
-  readonly defaultSizeBytes: number;
-  readonly quota: Quota;
+/** A service as callers see it: its spec without driver settings, its pools by name, its usage. */
+export interface ServiceView extends Omit<ServiceSpec, 'pools' | 'driverConfig'> {
   readonly usage: ServiceUsage;
   readonly pools: readonly string[];
   readonly capabilities: Readonly<Record<string, boolean>>;
