@@ -36,7 +36,7 @@ import {
 import type { OperationOptions } from './ports/storage-driver.js';
 import { EVENT_RETENTION_MS, listEvents, trimEvents, type EventFilter } from './events.js';
 import { DEFAULT_NODE_OPTIONS, NodeService, type NodeOptions } from './nodes.js';
-import { nodeOfPool } from './node-pools.js';
+import { nodeOfPool, restoreNodePools } from './node-pools.js';
 import { NodeRoutedDriver } from './node-routed-driver.js';
 import { reconcileNodes, type NodeReconcileReport } from './node-reconcile.js';
 import { assertAdmin } from './access.js';
@@ -119,6 +119,7 @@ export class Polly {
     const stopWatches = deps.store.watch === undefined ? [] : [await followCatalog(deps.store, [...ledgers.values()], changes)];
     for (const l of ledgers.values()) await l.load();
     await refreshCapacity(ctx);
+    await restoreNodePools(ctx);
     nodes = new NodeService(ctx, deps.nodeChannel ?? noNodeChannel, deps.nodes ?? DEFAULT_NODE_OPTIONS);
     const polly = new Polly(ctx, nodes, deps.offerFeed);
     polly.stopWatches = stopWatches;
