@@ -38,6 +38,7 @@ import { EVENT_RETENTION_MS, listEvents, trimEvents, type EventFilter } from './
 import { DEFAULT_NODE_OPTIONS, NodeService, type NodeOptions } from './nodes.js';
 import { nodeOfPool, restoreNodePools } from './node-pools.js';
 import { NodeRoutedDriver } from './node-routed-driver.js';
+import { OfferIndex } from './offer-index.js';
 import { reconcileNodes, type NodeReconcileReport } from './node-reconcile.js';
 import { assertAdmin } from './access.js';
 import { noNodeChannel, type NodeChannel } from './ports/node-channel.js';
@@ -113,6 +114,7 @@ export class Polly {
       claims: deps.claims ?? DEFAULT_CLAIM_SETTINGS,
       ...(deps.nodeId === undefined ? {} : { nodeId: deps.nodeId }),
       ...(deps.replica === undefined ? {} : { replica: deps.replica }),
+      offerIndex: new OfferIndex(store, changes),
     };
     // A store shared with other replicas: follow their writes, watching before loading so nothing
     // falls between the load and the watch.
@@ -211,6 +213,7 @@ export class Polly {
   async close(): Promise<void> {
     await Promise.allSettled(this.stopWatches.map((stop) => stop()));
     this.offerFeed.close();
+    this.ctx.offerIndex?.close();
     for (const d of this.ctx.drivers.values()) await d.close();
   }
 }
