@@ -91,6 +91,7 @@ export class AgentRuntime {
         this.lastAckAt = Date.now();
         await this.buildDrivers(message.services);
         if (this.fencing) await this.fencing;
+        await this.executor.idle(); // operations of the lost connection finish first
         const attached = await this.executor.attached();
         this.state = 'recovering';
         send({ t: 'report', attached });

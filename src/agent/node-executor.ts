@@ -27,6 +27,7 @@ function checkSource(source: unknown): NonNullable<CreateVolumeRequest['source']
  */
 export class NodeExecutor {
   private readonly results = new Map<string, Promise<NodeOperationResult>>();
+  private readonly running = new Set<Promise<unknown>>();
 
   constructor(
     private readonly mountDir: string,
@@ -47,7 +48,18 @@ export class NodeExecutor {
     );
     this.results.set(op.opId, p);
     if (this.results.size > RESULT_CACHE) this.results.delete(this.results.keys().next().value!);
+    this.running.add(p);
+    void p.then(() => this.running.delete(p));
     return p;
+  }
+
+  /**
+   * Resolves when every operation running now has ended. An agent waits for this before it
+   * reports to a server it (re)connected to, so what the server then reads of this node's pools
+   * (to settle intents a lost connection left) includes what those operations did.
+   */
+  async idle(): Promise<void> {
+    while (this.running.size > 0) await Promise.allSettled([...this.running]);
   }
 
   mountPathOf(volumeId: string): string {
@@ -102,18 +114,29 @@ export class NodeExecutor {
 
   /**
    * Grows a volume on its backend, then what this node sees of it where it is mounted here (a
-   * loop device's capacity and the filesystem, for drivers that need it): the catalog's new size
-   * is usable at once on the node that holds the volume.
+   * loop device's capacity and the filesystem, for drivers that need it), so the new size is
+   * usable at once on the node that holds the volume. The backend has grown once the first step
+   * succeeded: a node-side growth the kernel refuses (an online ext4 resize without
+   * CAP_SYS_RESOURCE) is reported, not failed — the filesystem grows when the volume is next staged.
    */
   private async expand(service: string, ref: BackendRef, size: unknown): Promise<Record<string, unknown>> {
     if (typeof size !== 'number' || !Number.isSafeInteger(size) || size <= 0) throw invalid('sizeBytes', 'must be a positive number of bytes');
     const driver = this.driver(service);
     const grown = await driver.expand(ref, size);
     const mounted = (await this.attached()).filter((v) => v.service === service && v.pool === ref.pool && v.backendId === ref.backendId);
-    const paths = mounted.flatMap((v) => v.mountPaths);
-    for (const p of paths) await driver.node.expandOnNode(ref, p);
-    if (paths.length > 0) this.logger.info({ backendId: ref.backendId, paths }, 'volume grown on this node');
-    return { ...grown, grownOnNode: paths };
+    const grownOnNode: string[] = [];
+    const pendingOnNode: string[] = [];
+    for (const p of mounted.flatMap((v) => v.mountPaths)) {
+      try {
+        await driver.node.expandOnNode(ref, p);
+        grownOnNode.push(p);
+      } catch (e) {
+        pendingOnNode.push(p);
+        this.logger.warn({ backendId: ref.backendId, path: p, err: asPollyError(e).message }, 'the volume grew on its backend; its filesystem here grows when it is next staged');
+      }
+    }
+    if (grownOnNode.length > 0) this.logger.info({ backendId: ref.backendId, paths: grownOnNode }, 'volume grown on this node');
+    return { ...grown, grownOnNode, pendingOnNode };
   }
 
   private async execute(op: NodeOperation): Promise<Record<string, unknown>> {
