@@ -6,6 +6,7 @@ import type { Snapshot, Volume } from './model.js';
 import { NODE_POOL_PARAM } from './node-pools.js';
 import type { NodeService } from './nodes.js';
 import type { StoreRecord } from './ports/store.js';
+import { forEachRecord } from './reconciler.js';
 import { finishSnapshotDelete } from './snapshots.js';
 import { commitCreate, rollbackCreate } from './volume-create.js';
 import { finishDelete } from './volumes.js';
@@ -31,24 +32,54 @@ export interface NodeIntentOptions {
   readonly before: number;
 }
 
-/** Pool ids of the pools a node contributes, over every service. */
-export function poolsOfNode(ctx: CoreContext, nodeId: string): Set<string> {
-  const out = new Set<string>();
-  for (const ledger of ctx.ledgers.values()) for (const p of ledger.pools) if (p.spec.params[NODE_POOL_PARAM] === nodeId) out.add(p.id);
+/** The intents (`creating`/`deleting` records) on the pools one node contributes. */
+export interface NodeIntents {
+  readonly volumes: StoreRecord<Volume>[];
+  readonly snapshots: StoreRecord<Snapshot>[];
+}
+
+/** One walk over volumes and snapshots: the intents on node pools, by owning node. */
+export async function nodeIntents(ctx: CoreContext): Promise<Map<string, NodeIntents>> {
+  const owner = new Map<string, string>();
+  for (const ledger of ctx.ledgers.values()) {
+    for (const p of ledger.pools) {
+      const node = p.spec.params[NODE_POOL_PARAM];
+      if (typeof node === 'string') owner.set(p.id, node);
+    }
+  }
+  const out = new Map<string, NodeIntents>();
+  if (owner.size === 0) return out;
+  const of = (node: string) => {
+    let i = out.get(node);
+    if (!i) out.set(node, (i = { volumes: [], snapshots: [] }));
+    return i;
+  };
+  const intent = (r: Volume | Snapshot) => (r.status === 'creating' || r.status === 'deleting' ? owner.get(r.pool) : undefined);
+  await forEachRecord<Volume>(ctx, keys.volumes, (r) => {
+    const node = intent(r.value);
+    if (node !== undefined) of(node).volumes.push(r);
+  });
+  await forEachRecord<Snapshot>(ctx, keys.snapshots, (r) => {
+    const node = intent(r.value);
+    if (node !== undefined) of(node).snapshots.push(r);
+  });
   return out;
 }
 
+/** Ids of intents on pools of nodes whose agent is not serving (away, or not ready yet), as `<id>@<node>`. */
+export function waitingIntents(all: ReadonlyMap<string, NodeIntents>, serving: ReadonlySet<string>): string[] {
+  return [...all].filter(([node]) => !serving.has(node)).flatMap(([node, i]) => [...i.volumes, ...i.snapshots].map((r) => `${r.value.id}@${node}`));
+}
+
 /**
- * Finishes or rolls back the intents (`creating`/`deleting` volumes and snapshots) left on the
- * pools of a node whose agent is connected, asking the agent what its pools hold: a create whose
- * backend exists is committed, one whose backend is absent is rolled back, a delete is completed.
- * Run when the agent (re)registers and on every node pass of the reconciler; intents of nodes
- * whose agent is away wait (see `waitingIntents`). Every repair is an event.
+ * Finishes or rolls back the intents left on the pools of a node whose agent is connected, asking
+ * the agent what its pools hold: a create whose backend exists is committed, one whose backend is
+ * absent is rolled back, a delete is completed. Run when the agent (re)registers and on every
+ * node pass of the reconciler; intents of nodes whose agent is away wait (`waitingIntents`).
+ * Every repair is an event.
  */
-export async function resolveNodeIntents(ctx: CoreContext, nodeId: string, options: NodeIntentOptions): Promise<NodeIntentReport> {
+export async function resolveNodeIntents(ctx: CoreContext, nodeId: string, intents: NodeIntents, options: NodeIntentOptions): Promise<NodeIntentReport> {
   const report: NodeIntentReport = { finished: [], rolledBack: [], deleted: [], errors: [] };
-  const pools = poolsOfNode(ctx, nodeId);
-  if (pools.size === 0) return report;
   const fail = (what: string, e: unknown) => report.errors.push(`${what}: ${asPollyError(e).message}`);
 
   // What each pool holds, read through the agent once, only when a create needs it.
@@ -57,8 +88,8 @@ export async function resolveNodeIntents(ctx: CoreContext, nodeId: string, optio
     let listing = listings.get(poolId);
     if (!listing) {
       const { driver, ledger } = serviceOf(ctx, service);
-      const name = ledger.pool(poolId)!.spec.name;
-      listing = (driver.listIds ? driver.listIds(name) : driver.list(name)).then(
+      const pool = ledger.pool(poolId);
+      listing = !pool ? Promise.resolve(undefined) : (driver.listIds ? driver.listIds(pool.spec.name) : driver.list(pool.spec.name)).then(
         (entries) => new Set(entries.map((e) => e.backendId)),
         (e: unknown) => void fail(`listing pool ${poolId} on node ${nodeId}`, e),
       );
@@ -69,8 +100,7 @@ export async function resolveNodeIntents(ctx: CoreContext, nodeId: string, optio
   const repaired = (id: string, what: string) =>
     recordEvent(ctx, { type: 'reconcile.repair', nodeId, volumeId: id, message: `intent ${id} on a pool of node ${nodeId} ${what} through its agent`, details: { repair: what } });
 
-  await forEach<Volume>(ctx, keys.volumes, async ({ value: v }) => {
-    if (!pools.has(v.pool)) return;
+  for (const { value: v } of intents.volumes) {
     try {
       if (v.status === 'creating' && v.updatedAt < options.before) {
         const there = await present(v.service, v.pool, v.backendId);
@@ -91,10 +121,9 @@ export async function resolveNodeIntents(ctx: CoreContext, nodeId: string, optio
     } catch (e) {
       fail(`volume ${v.id}`, e);
     }
-  });
+  }
 
-  await forEach<Snapshot>(ctx, keys.snapshots, async ({ value: s, revision }) => {
-    if (!pools.has(s.pool)) return;
+  for (const { value: s, revision } of intents.snapshots) {
     try {
       if (s.status === 'creating' && s.createdAt < options.before) {
         const there = await present(s.service, s.pool, s.backendId);
@@ -117,37 +146,8 @@ export async function resolveNodeIntents(ctx: CoreContext, nodeId: string, optio
     } catch (e) {
       fail(`snapshot ${s.id}`, e);
     }
-  });
-  return report;
-}
-
-/** Intents on pools of nodes whose agent is not connected: left alone, reported as `<id>@<node>`. */
-export async function waitingIntents(ctx: CoreContext, connected: ReadonlySet<string>): Promise<string[]> {
-  const owner = new Map<string, string>();
-  for (const ledger of ctx.ledgers.values()) {
-    for (const p of ledger.pools) {
-      const node = p.spec.params[NODE_POOL_PARAM];
-      if (typeof node === 'string' && !connected.has(node)) owner.set(p.id, node);
-    }
   }
-  const out: string[] = [];
-  if (owner.size === 0) return out;
-  const visit = ({ value: r }: StoreRecord<Volume | Snapshot>) => {
-    const node = owner.get(r.pool);
-    if (node !== undefined && (r.status === 'creating' || r.status === 'deleting')) out.push(`${r.id}@${node}`);
-  };
-  await forEach<Volume>(ctx, keys.volumes, visit);
-  await forEach<Snapshot>(ctx, keys.snapshots, visit);
-  return out;
-}
-
-async function forEach<T>(ctx: CoreContext, prefix: string, visit: (record: StoreRecord<T>) => unknown): Promise<void> {
-  let after: string | undefined;
-  do {
-    const page = await ctx.store.list<T>(prefix, { limit: 1000, ...(after ? { after } : {}) });
-    for (const r of page.records) await visit(r);
-    after = page.next;
-  } while (after);
+  return report;
 }
 
 /** The `before` of a node's intents now: what no request of this process can still be running. */
@@ -158,7 +158,9 @@ export function intentCutoff(ctx: CoreContext, nodes: NodeService): number {
 /** After an agent is ready: its node's intents, finished or rolled back; failures are logged (the next node pass retries). */
 export async function settleNodeIntents(ctx: CoreContext, nodes: NodeService, nodeId: string): Promise<void> {
   try {
-    const r = await resolveNodeIntents(ctx, nodeId, { before: intentCutoff(ctx, nodes) });
+    const intents = (await nodeIntents(ctx)).get(nodeId);
+    if (!intents) return;
+    const r = await resolveNodeIntents(ctx, nodeId, intents, { before: intentCutoff(ctx, nodes) });
     const done = r.finished.length + r.rolledBack.length + r.deleted.length;
     if (done + r.errors.length > 0) ctx.logger.info({ nodeId, ...r }, 'intents on the pools of a returning node settled');
   } catch (err) {

@@ -2,7 +2,7 @@ import type { CoreContext } from './context.js';
 import { recordEvent } from './events.js';
 import { keys } from './keys.js';
 import type { NodeRecord, Volume } from './model.js';
-import { intentCutoff, resolveNodeIntents, waitingIntents } from './node-intents.js';
+import { intentCutoff, nodeIntents, resolveNodeIntents, waitingIntents } from './node-intents.js';
 import { revokeAttachment, type AgentVolume, type NodeService } from './nodes.js';
 import { MAX_LIST_LIMIT } from './ports/store.js';
 import { loadVolume } from './records.js';
@@ -103,16 +103,18 @@ export async function reconcileNodes(ctx: CoreContext, nodes: NodeService): Prom
   }
 
   const intents = { finished: [] as string[], rolledBack: [] as string[], deleted: [] as string[] };
-  const connected = new Set(nodes.channel.connectedNodes());
-  for (const nodeId of connected) {
-    if (records.get(nodeId)?.state !== 'ready') continue;
-    const r = await resolveNodeIntents(ctx, nodeId, { before: intentCutoff(ctx, nodes) });
+  // Only a connected, ready agent settles its node's intents; the others wait.
+  const serving = new Set(nodes.channel.connectedNodes().filter((n) => records.get(n)?.state === 'ready'));
+  const pending = await nodeIntents(ctx);
+  for (const [nodeId, found] of pending) {
+    if (!serving.has(nodeId)) continue;
+    const r = await resolveNodeIntents(ctx, nodeId, found, { before: intentCutoff(ctx, nodes) });
     intents.finished.push(...r.finished);
     intents.rolledBack.push(...r.rolledBack);
     intents.deleted.push(...r.deleted);
     report.errors.push(...r.errors.map((e) => `${nodeId}: ${e}`));
   }
-  const waiting = await waitingIntents(ctx, connected);
+  const waiting = waitingIntents(pending, serving);
 
   const counts: Record<string, number> = {};
   for (const n of records.values()) counts[n.state] = (counts[n.state] ?? 0) + 1;
