@@ -92,7 +92,11 @@ export async function deleteVolume(ctx: CoreContext, caller: Caller, id: string)
   return volume;
 }
 
-/** Deletes a volume marked `deleting` from the backend, then from the catalog. */
+/**
+ * Deletes a volume marked `deleting` from the backend, then from the catalog. The removal is
+ * deferred (D90): the `deleting` mark is durable and the backend volume is gone, so a power loss
+ * that undoes the removal leaves an intent the start-up reconcile finishes.
+ */
 export async function finishDelete(ctx: CoreContext, volume: Volume): Promise<void> {
   const { driver, ledger } = serviceOf(ctx, volume.service);
   const pool = ledger.pool(volume.pool);
@@ -112,6 +116,7 @@ export async function finishDelete(ctx: CoreContext, volume: Volume): Promise<vo
     pools: pool ? [{ pool, delta: { provisionedBytes: -volume.sizeBytes, volumes: -1 } }] : [],
     service: { volumes: -1, bytes: -volume.sizeBytes },
     result: () => undefined,
+    durability: 'deferred',
   }));
 }
 
