@@ -74,27 +74,35 @@ export function controllerService(deps: CsiDeps): Record<string, Handler> {
       // Requisite segments constrain placement; without them, preferred ones do (each is a node/zone Polly may use).
       const topo = constraintsOf('accessibility_requirements', (wanted?.requisite?.length ? wanted.requisite : wanted?.preferred) ?? []);
 
-      // Same name again: a size inside the asked range is the same request (spec: compatible → OK).
-      const existing = (await polly.listVolumes(caller, { service: params.service, name }, 1)).items[0];
       let sizeBytes: number | undefined;
-      if (existing && fitsRange(existing.sizeBytes, range)) sizeBytes = existing.sizeBytes;
-      else if (range.required > 0) sizeBytes = range.required;
+      if (range.required > 0) sizeBytes = range.required;
       else if (!source) {
         const def = deps.defaultSizes.get(params.service);
         sizeBytes = def !== undefined && range.limit > 0 ? Math.min(def, range.limit) : def;
       }
 
       const iops = mutable.iops ?? params.iops;
-      const { volume } = await once([`volume-name:${params.service}/${name}`], 'CreateVolume', () =>
-        polly.createVolume(caller, {
-          service: params.service, name,
-          ...(sizeBytes !== undefined ? { sizeBytes } : {}),
-          ...(params.type !== undefined ? { type: params.type } : {}),
-          ...(iops !== undefined ? { iops } : {}),
-          zones: topo.zones, nodes: topo.nodes,
-          labels: params.labels, poolLabels: params.poolLabels, parameters: params.driverParameters,
-          ...(source ? { source } : {}),
-        }));
+      const create = (size: number | undefined) => polly.createVolume(caller, {
+        service: params.service, name,
+        ...(size !== undefined ? { sizeBytes: size } : {}),
+        ...(params.type !== undefined ? { type: params.type } : {}),
+        ...(iops !== undefined ? { iops } : {}),
+        zones: topo.zones, nodes: topo.nodes,
+        labels: params.labels, poolLabels: params.poolLabels, parameters: params.driverParameters,
+        ...(source ? { source } : {}),
+      });
+      const { volume } = await once([`volume-name:${params.service}/${name}`], 'CreateVolume', async () => {
+        try {
+          return await create(sizeBytes);
+        } catch (e) {
+          // Same name again with another size: one inside the asked range is the same request
+          // (spec: compatible → OK); core compares everything else.
+          if (!(e instanceof PollyError && e.code === 'ALREADY_EXISTS')) throw e;
+          const existing = (await polly.listVolumes(caller, { service: params.service, name }, 1)).items[0];
+          if (!existing || existing.sizeBytes === sizeBytes || !fitsRange(existing.sizeBytes, range)) throw e;
+          return create(existing.sizeBytes);
+        }
+      });
       if (!fitsRange(volume.sizeBytes, range)) {
         throw new PollyError('OUT_OF_RANGE', `the volume is ${volume.sizeBytes} bytes, outside capacity_range`, { volumeId: volume.id });
       }
