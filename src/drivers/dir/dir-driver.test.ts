@@ -427,6 +427,27 @@ describe('DirDriver', () => {
       assert.equal((await stat(path.join(root, '.meta'))).mode & 0o777, 0o700);
     }));
 
+  it('leaves nothing of a create that failed half-way, and a retry of a finished create answers what is there', () =>
+    withFixture(async ({ root, driver, pool, pathOf }) => {
+      const id = newId('vol');
+      await driver.capacity(pool); // creates the layout
+      // The metadata file cannot be written: a directory stands in its place.
+      await mkdir(path.join(root, '.meta', 'volumes', `${id}.json`));
+      await assert.rejects(driver.create({ volumeId: id, pool, sizeBytes: MiB, parameters: {} }), /EISDIR|directory/);
+      assert.deepEqual(await readdir(path.join(root, 'volumes')), [], 'no volume directory stays behind');
+      await rm(path.join(root, '.meta', 'volumes', `${id}.json`), { recursive: true });
+
+      const made = await driver.create({ volumeId: id, pool, sizeBytes: MiB, parameters: {} });
+      await writeFile(path.join(pathOf(ref(made)), 'data'), 'kept');
+      const again = await driver.create({ volumeId: id, pool, sizeBytes: MiB, parameters: {} });
+      assert.equal(again.backendId, id);
+      assert.equal(await readFile(path.join(pathOf(ref(made)), 'data'), 'utf8'), 'kept');
+      await driver.delete(ref(made)); // not empty: the checked way
+      await driver.delete(ref(made)); // gone: still fine
+      assert.deepEqual(await readdir(path.join(root, 'volumes')), []);
+      assert.deepEqual(await readdir(path.join(root, '.meta', 'volumes')), []);
+    }));
+
   it('lists a volume whose metadata file is torn, measuring the tree instead, and keeps listing the rest', () =>
     withFixture(async ({ root, driver, pool, pathOf }) => {
       const torn = await driver.create({ volumeId: newId('vol'), pool, sizeBytes: 3 * MiB, parameters: {} });

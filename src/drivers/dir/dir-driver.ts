@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, lstat, mkdir, readdir, realpath, rename, statfs } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, realpath, rename, rmdir, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { invalid, notFound, PollyError } from '../../core/errors.js';
 import type { ServiceSpec } from '../../core/model.js';
@@ -135,16 +135,13 @@ export class DirDriver implements StorageDriver {
       if (source) locks.push({ key: lockKey(source.pool, source.kind, source.backendId), mode: 'shared' });
 
       return this.locks.run(locks, signal, async () => {
-        if (await this.findEntry(layout, 'volume', id, 'volumeId')) return this.describe(layout, 'volume', id, signal);
         const metadata: DirMetadata = { version: 1, kind: 'volume', sizeBytes, createdAt: Date.now() };
-
-        if (!source || !sourceLayout) {
-          await this.stage(layout, id, signal, async (dir) => {
-            await mkdir(dir, { mode: 0o700 });
-            await chmod(dir, NEW_VOLUME_MODE); // exact, whatever the umask
-          }, async (dir) => this.publish(layout, 'volume', id, dir, metadata));
+        if ((!source || !sourceLayout) && (await this.createEmpty(layout, id, metadata))) {
           return { pool: layout.pool.spec.name, backendId: id, kind: 'volume', sizeBytes, createdAt: metadata.createdAt! };
         }
+        // It exists already (a retry): what is there, once checked, is the answer.
+        if (await this.findEntry(layout, 'volume', id, 'volumeId')) return this.describe(layout, 'volume', id, signal);
+        if (!source || !sourceLayout) throw new PollyError('UNAVAILABLE', `volume ${id} vanished while it was being created; retry`, {}, { retryable: true });
 
         const sourcePath = await this.requireEntry(sourceLayout, source.kind, source.backendId, 'source.ref.backendId');
         const sourceMetadata = await readSoundMetadata(this.metadataFile(sourceLayout, source.kind, source.backendId));
@@ -365,6 +362,7 @@ export class DirDriver implements StorageDriver {
   /** Waits for running operations; new ones are refused with UNAVAILABLE. */
   async close(): Promise<void> {
     await this.runner.close();
+    await this.directorySync.close();
   }
 
   // ---------------------------------------------------------------------------------------
@@ -527,6 +525,33 @@ export class DirDriver implements StorageDriver {
   }
 
   /**
+   * An empty volume needs no staging: mkdir is atomic and what it makes is empty. Its metadata
+   * follows (unsynced, like every volume's: a volume without it is measured instead), then the
+   * exact mode, whatever the umask, then the shared sync of `volumes/`. False when something of
+   * that name is there already.
+   */
+  private async createEmpty(layout: PoolLayout, id: string, metadata: DirMetadata): Promise<boolean> {
+    const entry = this.entryPath(layout, 'volume', id);
+    try {
+      await mkdir(entry, { mode: 0o700 });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw e;
+    }
+    try {
+      await writeMetadataUnsynced(this.metadataFile(layout, 'volume', id), metadata);
+      await chmod(entry, NEW_VOLUME_MODE);
+      await this.directorySync.sync(layout.volumes);
+    } catch (e) {
+      // Nothing half-made stays: the directory is still empty (nobody has been handed it).
+      await rmdir(entry).catch(() => undefined);
+      await removeMetadata(this.metadataFile(layout, 'volume', id)).catch(() => undefined);
+      throw e;
+    }
+    return true;
+  }
+
+  /**
    * Makes a staged tree visible: metadata first, then the atomic rename, then the parent
    * directory is synced (shared with concurrent operations, see DirectorySync). A crash in between leaves
    * only orphan metadata, which cleanupStaging removes and a retry overwrites.
@@ -554,11 +579,18 @@ export class DirDriver implements StorageDriver {
       const layout = await this.layout(pool);
       await this.locks.run([{ key: lockKey(pool, kind, id), mode: 'exclusive' }], options?.signal, async () => {
         const metadataFile = this.metadataFile(layout, kind, id);
+        const entry = this.entryPath(layout, kind, id);
+        // An empty directory goes with one atomic rmdir; anything else (a tree, a file or symlink
+        // in its place, a mount point) takes the checked way below.
+        if (await rmdir(entry).then(() => true, () => false)) {
+          await this.directorySync.sync(kind === 'volume' ? layout.volumes : layout.snapshots);
+          await removeMetadata(metadataFile);
+          return;
+        }
         if (!(await this.findEntry(layout, kind, id, 'ref.backendId'))) {
           await removeMetadata(metadataFile);
           return;
         }
-        const entry = this.entryPath(layout, kind, id);
         // A non-root process may only move a directory it can write (snapshot roots are 0500).
         if (kind === 'snapshot') await withSafeDir(entry, (dir) => dir.chmod(0o700));
         const trash = path.join(layout.staging, `${id}.${randomBytes(6).toString('hex')}.deleting`);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -29,6 +29,26 @@ describe('DirectorySync', () => {
       const results = await Promise.allSettled([group.sync(missing), group.sync(missing), group.sync(missing)]);
       assert.ok(results.every((r) => r.status === 'rejected' && /ENOENT/.test(String(r.reason))));
       await group.sync(dir);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('keeps one descriptor per directory across rounds and releases it on close', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'polly-dsync-'));
+    const fds = async () => (await readdir('/proc/self/fd')).length;
+    try {
+      const group = new DirectorySync();
+      const before = await fds();
+      for (let round = 0; round < 5; round++) {
+        await writeFile(path.join(dir, `r${round}`), 'x');
+        await Promise.all([group.sync(dir), group.sync(dir)]);
+      }
+      assert.equal(await fds(), before + 1, 'one descriptor for the directory, whatever the rounds');
+      await group.close();
+      assert.equal(await fds(), before);
+      await group.sync(dir); // opens it again
+      await group.close();
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
