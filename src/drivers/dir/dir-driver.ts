@@ -135,13 +135,12 @@ export class DirDriver implements StorageDriver {
       if (source) locks.push({ key: lockKey(source.pool, source.kind, source.backendId), mode: 'shared' });
 
       return this.locks.run(locks, signal, async () => {
+        if (await this.findEntry(layout, 'volume', id, 'volumeId')) return this.describe(layout, 'volume', id, signal);
         const metadata: DirMetadata = { version: 1, kind: 'volume', sizeBytes, createdAt: Date.now() };
-        if ((!source || !sourceLayout) && (await this.createEmpty(layout, id, metadata))) {
+        if (!source || !sourceLayout) {
+          await this.createEmpty(layout, id, metadata);
           return { pool: layout.pool.spec.name, backendId: id, kind: 'volume', sizeBytes, createdAt: metadata.createdAt! };
         }
-        // It exists already (a retry): what is there, once checked, is the answer.
-        if (await this.findEntry(layout, 'volume', id, 'volumeId')) return this.describe(layout, 'volume', id, signal);
-        if (!source || !sourceLayout) throw new PollyError('UNAVAILABLE', `volume ${id} vanished while it was being created; retry`, {}, { retryable: true });
 
         const sourcePath = await this.requireEntry(sourceLayout, source.kind, source.backendId, 'source.ref.backendId');
         const sourceMetadata = await readSoundMetadata(this.metadataFile(sourceLayout, source.kind, source.backendId));
@@ -525,30 +524,23 @@ export class DirDriver implements StorageDriver {
   }
 
   /**
-   * An empty volume needs no staging: mkdir is atomic and what it makes is empty. Its metadata
-   * follows (unsynced, like every volume's: a volume without it is measured instead), then the
-   * exact mode, whatever the umask, then the shared sync of `volumes/`. False when something of
-   * that name is there already.
+   * An empty volume needs no staging: mkdir is atomic and what it makes is empty. As with a
+   * staged tree, the metadata comes first (unsynced, like every volume's), then the directory
+   * with its exact mode, whatever the umask, then the shared sync of `volumes/`.
    */
-  private async createEmpty(layout: PoolLayout, id: string, metadata: DirMetadata): Promise<boolean> {
+  private async createEmpty(layout: PoolLayout, id: string, metadata: DirMetadata): Promise<void> {
     const entry = this.entryPath(layout, 'volume', id);
     try {
-      await mkdir(entry, { mode: 0o700 });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
-      throw e;
-    }
-    try {
       await writeMetadataUnsynced(this.metadataFile(layout, 'volume', id), metadata);
+      await mkdir(entry, { mode: 0o700 });
       await chmod(entry, NEW_VOLUME_MODE);
       await this.directorySync.sync(layout.volumes);
     } catch (e) {
-      // Nothing half-made stays: the directory is still empty (nobody has been handed it).
+      // Nothing half-made stays: the directory, if made, is still empty (nobody has it yet).
       await rmdir(entry).catch(() => undefined);
       await removeMetadata(this.metadataFile(layout, 'volume', id)).catch(() => undefined);
       throw e;
     }
-    return true;
   }
 
   /**

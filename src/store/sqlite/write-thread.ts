@@ -15,12 +15,11 @@ interface WireError {
   readonly details: ErrorDetails;
 }
 
-export type WriterMessage = { type: 'write'; id: number; request: WriteRequest } | { type: 'close' };
-export type WriterReply =
-  | { type: 'ready' }
-  | { type: 'done'; id: number; result: TxnResult | number }
-  | { type: 'failed'; id: number; error: WireError }
-  | { type: 'fatal'; error: WireError };
+/** Writes submitted in the same turn of the event loop cross to the thread in one message. */
+export type WriterMessage = { type: 'writes'; writes: { id: number; request: WriteRequest }[] } | { type: 'close' };
+export type WriteOutcome = { id: number; result: TxnResult | number } | { id: number; error: WireError };
+/** The outcomes of one commit come back in one message. */
+export type WriterReply = { type: 'ready' } | { type: 'outcomes'; outcomes: WriteOutcome[] } | { type: 'fatal'; error: WireError };
 
 /**
  * Writes of a file store run on a writer thread (write-worker.ts): SQLite's commit, fsync
@@ -32,6 +31,7 @@ export class WriteThread implements Writer {
   private readonly worker: Worker;
   private readonly pending = new Map<number, { resolve: (v: never) => void; reject: (e: unknown) => void }>();
   private nextId = 1;
+  private outbox: { id: number; request: WriteRequest }[] = [];
   private broken: PollyError | undefined;
   private closing = false;
   private readonly exited: Promise<void>;
@@ -55,8 +55,15 @@ export class WriteThread implements Writer {
     return new Promise((resolve, reject) => {
       if (this.pending.size === 0) this.worker.ref();
       this.pending.set(id, { resolve: resolve as (v: never) => void, reject });
-      this.worker.postMessage({ type: 'write', id, request } satisfies WriterMessage);
+      if (this.outbox.length === 0) queueMicrotask(() => this.send());
+      this.outbox.push({ id, request });
     });
+  }
+
+  private send(): void {
+    const writes = this.outbox;
+    this.outbox = [];
+    if (!this.broken) this.worker.postMessage({ type: 'writes', writes } satisfies WriterMessage);
   }
 
   get healthy(): boolean {
@@ -66,6 +73,7 @@ export class WriteThread implements Writer {
   async close(): Promise<void> {
     this.closing = true;
     this.worker.ref(); // until it has committed what is queued and exited
+    if (this.outbox.length > 0) this.send(); // writes of this very turn go first
     if (!this.broken) this.worker.postMessage({ type: 'close' } satisfies WriterMessage);
     await this.exited;
   }
@@ -77,12 +85,14 @@ export class WriteThread implements Writer {
       void this.worker.terminate();
       return;
     }
-    const waiter = this.pending.get(reply.id);
-    if (waiter === undefined) return;
-    this.pending.delete(reply.id);
+    for (const outcome of reply.outcomes) {
+      const waiter = this.pending.get(outcome.id);
+      if (waiter === undefined) continue;
+      this.pending.delete(outcome.id);
+      if ('result' in outcome) waiter.resolve(outcome.result as never);
+      else waiter.reject(toPollyError(outcome.error));
+    }
     if (this.pending.size === 0 && !this.closing) this.worker.unref();
-    if (reply.type === 'done') waiter.resolve(reply.result as never);
-    else waiter.reject(toPollyError(reply.error));
   }
 
   private fail(error: PollyError): void {

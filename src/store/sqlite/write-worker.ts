@@ -2,7 +2,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { GroupCommit } from './group-commit.js';
 import { storeError, WriteJobs, type WriteRequest } from './write-request.js';
-import type { WorkerData, WriterMessage, WriterReply } from './write-thread.js';
+import type { WorkerData, WriteOutcome, WriterMessage, WriterReply } from './write-thread.js';
 
 /**
  * The writer thread: owns the store's only write connection (WAL, synchronous=FULL). Requests
@@ -19,6 +19,18 @@ try {
   db.pragma('synchronous = FULL');
   const jobs = new WriteJobs(db);
   const group = new GroupCommit(db, storeError);
+  // The outcomes of one commit settle in one run of microtasks: they go back in one message.
+  let outcomes: WriteOutcome[] = [];
+  const answer = (outcome: WriteOutcome) => {
+    if (outcomes.length === 0) {
+      queueMicrotask(() => {
+        const batch = outcomes;
+        outcomes = [];
+        reply({ type: 'outcomes', outcomes: batch });
+      });
+    }
+    outcomes.push(outcome);
+  };
   port.on('message', (message: WriterMessage) => {
     if (message.type === 'close') {
       group.flush();
@@ -27,13 +39,15 @@ try {
       setImmediate(() => port.close());
       return;
     }
-    group.submit(jobs.jobFor(message.request as WriteRequest)).then(
-      (result) => reply({ type: 'done', id: message.id, result }),
-      (e: unknown) => {
-        const error = storeError(e);
-        reply({ type: 'failed', id: message.id, error: { code: error.code, message: error.message, details: error.details } });
-      },
-    );
+    for (const { id, request } of message.writes) {
+      group.submit(jobs.jobFor(request as WriteRequest)).then(
+        (result) => answer({ id, result }),
+        (e: unknown) => {
+          const error = storeError(e);
+          answer({ id, error: { code: error.code, message: error.message, details: error.details } });
+        },
+      );
+    }
   });
   reply({ type: 'ready' });
 } catch (e) {
