@@ -2,8 +2,12 @@ import type { NodePool, ServiceSpec } from '../core/model.js';
 import type { AgentHello } from '../core/nodes.js';
 import type { Logger } from '../core/ports/logger.js';
 import type { StorageDriver } from '../core/ports/storage-driver.js';
+import { ErrorCodes, PollyError, type ErrorCode } from '../core/errors.js';
 import { NodeExecutor } from './node-executor.js';
-import type { AgentMessage, ServerMessage } from './protocol.js';
+import type { AgentMessage, CallAnswer, ServerMessage } from './protocol.js';
+
+/** How long a relayed front-door call waits for the server's answer (a Mount includes the node's attach). */
+const CALL_TIMEOUT_MS = 180_000;
 
 /** A pool this agent contributes: the server's view plus the driver settings only the node knows. */
 export interface LocalPool extends NodePool {
@@ -49,6 +53,9 @@ export class AgentRuntime {
   private lease = { leaseMs: 10_000, graceMs: 5_000 };
   private fenceTimer: NodeJS.Timeout | undefined;
   private fencing: Promise<void> | undefined;
+  private callSeq = 0;
+  private readonly calls = new Map<number, { resolve: (a: CallAnswer) => void; timer: NodeJS.Timeout }>();
+  private registered = false;
   state = 'disconnected';
 
   constructor(private readonly options: AgentOptions) {
@@ -77,7 +84,13 @@ export class AgentRuntime {
   /** The connection closed. */
   disconnected(): void {
     this.send = undefined;
+    this.registered = false;
     this.state = 'disconnected';
+    for (const [id, c] of this.calls) {
+      clearTimeout(c.timer);
+      c.resolve({ ok: false, code: 'UNAVAILABLE', message: 'the connection to the server was lost during the call; retry' });
+      this.calls.delete(id);
+    }
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.heartbeat = undefined;
   }
@@ -87,6 +100,7 @@ export class AgentRuntime {
     if (!send) return;
     switch (message.t) {
       case 'welcome': {
+        this.registered = true;
         this.lease = { leaseMs: message.leaseMs, graceMs: message.graceMs };
         this.lastAckAt = Date.now();
         await this.buildDrivers(message.services);
@@ -115,10 +129,42 @@ export class AgentRuntime {
         this.send?.({ t: 'result', result });
         return;
       }
+      case 'answer': {
+        const c = this.calls.get(message.id);
+        if (!c) return;
+        clearTimeout(c.timer);
+        this.calls.delete(message.id);
+        c.resolve(message.answer);
+        return;
+      }
       case 'error':
         this.options.logger.warn({ code: message.code }, `server: ${message.message}`);
         return;
     }
+  }
+
+  /**
+   * Relays a call of a front door this agent serves (D80) to the server, which answers it for
+   * this node. Rejects with UNAVAILABLE when the server cannot be asked now.
+   */
+  async call(door: string, method: string, body: Readonly<Record<string, unknown>>): Promise<{ status: number; body: unknown }> {
+    const send = this.send;
+    if (!send || !this.registered) throw new PollyError('UNAVAILABLE', `node ${this.options.nodeId} is not connected to the Polly server; retry`, {}, { retryable: true });
+    const id = ++this.callSeq;
+    const answer = await new Promise<CallAnswer>((resolve) => {
+      const timer = setTimeout(() => {
+        this.calls.delete(id);
+        resolve({ ok: false, code: 'UNAVAILABLE', message: `the server did not answer ${method} within ${CALL_TIMEOUT_MS / 1000} s` });
+      }, CALL_TIMEOUT_MS);
+      timer.unref();
+      this.calls.set(id, { resolve, timer });
+      send({ t: 'call', id, door, method, body });
+    });
+    if (!answer.ok) {
+      const code: ErrorCode = (ErrorCodes as readonly string[]).includes(answer.code) ? (answer.code as ErrorCode) : 'UNAVAILABLE';
+      throw new PollyError(code, answer.message);
+    }
+    return { status: answer.status, body: answer.body };
   }
 
   private beat(): void {
