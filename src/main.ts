@@ -27,6 +27,7 @@ import { toOsbError } from './api/osb/error-map.js';
 import { buildDockerPlugin } from './api/docker/docker-plugin.js';
 import { DockerNodeCalls } from './api/docker/docker-node-calls.js';
 import { buildDockerRelay } from './api/docker/docker-relay.js';
+import { FenceGuardLink } from './agent/fence-guard.js';
 import type { FastifyInstance } from 'fastify';
 import { existsSync, lstatSync, unlinkSync } from 'node:fs';
 import type { Logger } from 'pino';
@@ -215,9 +216,14 @@ export async function startAgent(opts: AgentStartOptions): Promise<void> {
   const logger = pino({ level: config.logLevel, base: { node: config.nodeId, role: 'agent' } });
   mkdirSync(config.mountDir, { recursive: true, mode: 0o750 });
   const registry = createDriverRegistry();
+  // The fence guard outlives the agent and gives the node's volumes up at the lease deadline (D82);
+  // without it the agent self-fences (which a SIGKILL prevents).
+  const guard = config.fenceGuard ? new FenceGuardLink(config.mountDir, logger) : undefined;
+  guard?.start();
   const runtime = new AgentRuntime({
     nodeId: config.nodeId, labels: config.labels, pools: config.pools, devices: config.devices, mountDir: config.mountDir,
-    version: VERSION, inProcess: false, selfFence: true, makeDriver: (spec) => createDriver(registry, spec), logger,
+    version: VERSION, inProcess: false, selfFence: guard === undefined, makeDriver: (spec) => createDriver(registry, spec), logger,
+    ...(guard ? { onLease: (deadline: number) => guard.lease(deadline) } : {}),
   });
   const agent = new WsAgent(runtime, { server: config.server, ...(config.token !== undefined ? { token: config.token } : {}), logger });
   agent.start();

@@ -26,8 +26,13 @@ export interface AgentOptions {
   /** Builds a driver for a service (the composition root passes the driver registry). */
   readonly makeDriver: (spec: ServiceSpec) => StorageDriver;
   readonly logger: Logger;
-  /** Unmount everything when the lease cannot be renewed (off for the in-process agent). */
+  /** Unmount everything when the lease cannot be renewed (off for the in-process agent, and when a fence guard does it). */
   readonly selfFence: boolean;
+  /**
+   * Told the self-fence deadline (epoch ms: lease + grace/2 after the last acknowledged
+   * heartbeat) whenever it moves: the fence guard's input (D82).
+   */
+  readonly onLease?: (deadline: number) => void;
 }
 
 export type Send = (message: AgentMessage) => void;
@@ -103,6 +108,7 @@ export class AgentRuntime {
         this.registered = true;
         this.lease = { leaseMs: message.leaseMs, graceMs: message.graceMs };
         this.lastAckAt = Date.now();
+        this.leaseMoved();
         await this.buildDrivers(message.services);
         if (this.fencing) await this.fencing;
         const attached = await this.executor.attached();
@@ -117,6 +123,7 @@ export class AgentRuntime {
         const at = this.sentAt.get(message.seq);
         if (at !== undefined) this.lastAckAt = Math.max(this.lastAckAt, at);
         for (const s of this.sentAt.keys()) if (s <= message.seq) this.sentAt.delete(s);
+        this.leaseMoved();
         return;
       }
       case 'state':
@@ -173,9 +180,18 @@ export class AgentRuntime {
     this.send?.({ t: 'hb', seq });
   }
 
+  /** When this node gives up its volumes unless a later heartbeat is acknowledged. */
+  private selfFenceDeadline(): number {
+    return this.lastAckAt + this.lease.leaseMs + this.lease.graceMs / 2;
+  }
+
+  private leaseMoved(): void {
+    this.options.onLease?.(this.selfFenceDeadline());
+  }
+
   private checkSelfFence(): void {
     if (this.fencing || this.drivers.size === 0) return;
-    if (Date.now() - this.lastAckAt < this.lease.leaseMs + this.lease.graceMs / 2) return;
+    if (Date.now() < this.selfFenceDeadline()) return;
     this.fencing = (async () => {
       try {
         const released = await this.executor.releaseAll();

@@ -22,6 +22,8 @@ export interface AgentConfig {
   readonly logLevel: LogLevel;
   /** The Docker volume plugin of this node (D80): served when `socket` is set. */
   readonly docker?: AgentDockerConfig;
+  /** Run a fence guard process beside the agent (D82; default true). */
+  readonly fenceGuard: boolean;
 }
 
 export interface AgentDockerConfig {
@@ -41,7 +43,7 @@ export interface AgentFlags {
   readonly logLevel?: string;
 }
 
-const TOP_KEYS = ['server', 'nodeId', 'token', 'labels', 'mountDir', 'devices', 'pools', 'log', 'docker'];
+const TOP_KEYS = ['server', 'nodeId', 'token', 'labels', 'mountDir', 'devices', 'pools', 'log', 'docker', 'fenceGuard'];
 const DOCKER_KEYS = ['socket', 'specFile'];
 /** A unix socket path must fit in sockaddr_un (108 bytes on Linux, with room to spare). */
 const MAX_SOCKET_PATH = 100;
@@ -115,6 +117,8 @@ export function loadAgentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = proc
   });
 
   const docker = dockerConfig(flags, doc['docker'], cwd, add);
+  const fenceGuard = doc['fenceGuard'] ?? true;
+  if (typeof fenceGuard !== 'boolean') add('fenceGuard', 'accepted: true or false');
 
   const level = flags.logLevel ?? ((doc['log'] as { level?: string } | undefined)?.level) ?? 'info';
   if (!(LOG_LEVELS as readonly string[]).includes(level)) add('log.level', `accepted: ${LOG_LEVELS.join(', ')}`);
@@ -122,7 +126,7 @@ export function loadAgentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = proc
   if (problems.length > 0) throw new ConfigError(problems, source);
   return {
     source, server: server!, nodeId, ...(token === undefined ? {} : { token }), labels, mountDir, devices, pools, logLevel: level as LogLevel,
-    ...(docker === undefined ? {} : { docker }),
+    ...(docker === undefined ? {} : { docker }), fenceGuard: fenceGuard === true,
   };
 }
 

@@ -26,6 +26,8 @@ export interface AgentStart {
   /** Written as the agent's YAML config file (in `configDir`) and passed with --config. */
   readonly config?: Record<string, unknown>;
   readonly configDir?: string;
+  /** A command that execs the agent (e.g. `nsenter -t <pid> -m --`: the agent of a node in its own mount namespace). */
+  readonly wrap?: readonly string[];
 }
 
 export function startAgent(server: RunningServer | string, opts: AgentStart): AgentProcess {
@@ -37,7 +39,7 @@ export function startAgent(server: RunningServer | string, opts: AgentStart): Ag
     writeFileSync(file, stringify(opts.config));
     args.push('--config', file);
   }
-  const launched: Launched = launchPolly(args, childEnv(opts.token !== undefined ? { POLLY_NODE_TOKEN: opts.token } : {}));
+  const launched: Launched = launchPolly(args, childEnv(opts.token !== undefined ? { POLLY_NODE_TOKEN: opts.token } : {}), undefined, opts.wrap ?? []);
   return {
     nodeId: opts.nodeId,
     mountDir: opts.mountDir,
