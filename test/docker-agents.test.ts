@@ -13,9 +13,9 @@ import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
 import { cleanupHostDir, findmnt } from '../src/drivers/node/testing/host-cleanup.js';
-import { nodeReady, startAgent, waitFor, type AgentProcess } from './support/agent-process.js';
+import { nodeReady, startAgent, startNodesServer, waitFor, type AgentProcess } from './support/agent-process.js';
 import { pluginPost } from './support/front-doors.js';
-import { api, bearer, cleanup, freePort, startPollyServer, tempDir, type RunningServer } from './support/server-process.js';
+import { api, bearer, cleanup, freePort, tempDir, type RunningServer } from './support/server-process.js';
 
 const LONG = { timeout: 120_000 };
 const ADMIN = 'admin-token-0123456789';
@@ -38,16 +38,9 @@ afterEach(async () => {
 
 async function start(): Promise<RunningServer> {
   root = tempDir('docker-agents');
-  const dataDir = join(root, 'data');
-  mkdirSync(dataDir);
-  server = await startPollyServer({
-    dataDir,
-    config: {
-      server: { nodeId: 'srv' },
-      auth: { tokens: [{ name: 'admin', token: ADMIN, role: 'admin' }] },
-      nodes: { lease: '3s', grace: '2s', tokens: [{ name: 'rack', token: NODE_TOKEN }, { name: 'node0', token: NODE0_TOKEN, nodes: ['node0'] }] },
-      services: { shared: { driver: 'dir', pools: [{ name: 'shared', path: join(root, 'pool') }] } },
-    },
+  server = await startNodesServer(root, ADMIN, {
+    nodes: { lease: '3s', grace: '2s', tokens: [{ name: 'rack', token: NODE_TOKEN }, { name: 'node0', token: NODE0_TOKEN, nodes: ['node0'] }] },
+    services: { shared: { driver: 'dir', pools: [{ name: 'shared', path: join(root, 'pool') }] } },
   });
   return server;
 }

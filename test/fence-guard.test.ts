@@ -13,8 +13,8 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
 import { cleanupHostDir, findmnt } from '../src/drivers/node/testing/host-cleanup.js';
-import { nodeReady, sleep, startAgent, waitFor, type AgentProcess } from './support/agent-process.js';
-import { api, bearer, cleanup, startPollyServer, tempDir, type RunningServer } from './support/server-process.js';
+import { fenceGuardOf, nodeReady, processRunning as running, sleep, startAgent, startNodesServer, waitFor, type AgentProcess } from './support/agent-process.js';
+import { api, bearer, cleanup, tempDir, type RunningServer } from './support/server-process.js';
 
 const ADMIN = 'admin-token-0123456789';
 const NODE_TOKEN = 'node-token-0123456789abc';
@@ -29,45 +29,20 @@ let root: string | undefined;
 afterEach(async () => {
   for (const p of procs.splice(0)) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
   for (const a of agents.splice(0)) await a.kill('SIGKILL');
-  const guard = root ? guardPid(join(root, 'mounts')) : undefined;
-  if (guard !== undefined && running(guard)) process.kill(guard, 'SIGKILL');
+  if (root) fenceGuardOf(join(root, 'mounts')).kill();
   await server?.stop('SIGKILL');
   server = undefined;
   if (root) await cleanupHostDir(root);
   root = undefined;
 });
 
-function guardPid(mountDir: string): number | undefined {
-  try {
-    return Number(readFileSync(join(mountDir, '.fence-guard', 'pid'), 'utf8').trim());
-  } catch {
-    return undefined;
-  }
-}
-
-function running(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !/ Z /.test(stat.slice(stat.lastIndexOf(')')));
-  } catch {
-    return false;
-  }
-}
-
 const exited = (p: ChildProcess): boolean => p.exitCode !== null || p.signalCode !== null;
 
 async function setup(): Promise<{ s: RunningServer; mountDir: string; id: string; agent: AgentProcess }> {
   root = tempDir('fence-guard');
-  const dataDir = join(root, 'data');
-  mkdirSync(dataDir);
-  server = await startPollyServer({
-    dataDir,
-    config: {
-      server: { nodeId: 'srv' },
-      auth: { tokens: [{ name: 'admin', token: ADMIN, role: 'admin' }] },
-      nodes: { lease: '2s', grace: '2s', tokens: [{ name: 'n', token: NODE_TOKEN }] },
-      services: { shared: { driver: 'dir', pools: [{ name: 'shared', path: join(root, 'pool') }] } },
-    },
+  server = await startNodesServer(root, ADMIN, {
+    nodes: { lease: '2s', grace: '2s', tokens: [{ name: 'n', token: NODE_TOKEN }] },
+    services: { shared: { driver: 'dir', pools: [{ name: 'shared', path: join(root, 'pool') }] } },
   });
   const mountDir = join(root, 'mounts');
   mkdirSync(mountDir);
@@ -86,7 +61,7 @@ describe('fence guard', { timeout: 120_000 }, () => {
   it('stops the users of a SIGKILLed agent\'s volumes and unmounts them before the server fences the node', async () => {
     const { s, mountDir, id, agent } = await setup();
     const mount = join(mountDir, id);
-    const guard = guardPid(mountDir);
+    const guard = fenceGuardOf(mountDir).pid();
     assert.ok(guard !== undefined && running(guard), 'the agent started its guard');
 
     const writer = spawn('sh', ['-c', 'while :; do echo tick >> ticks; sleep 0.1; done'], { cwd: mount, stdio: 'ignore' });
@@ -96,8 +71,8 @@ describe('fence guard', { timeout: 120_000 }, () => {
     await waitFor('the writer to write', async () => (existsSync(join(mount, 'ticks')) ? true : undefined));
 
     await agent.kill('SIGKILL');
-    await waitFor('the guard to fence', async () => (/"msg":"fenced: every volume/.test(readFileSync(join(mountDir, '.fence-guard', 'log'), 'utf8')) ? true : undefined), 30_000, 50);
-    const log = readFileSync(join(mountDir, '.fence-guard', 'log'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>);
+    await waitFor('the guard to fence', async () => (/"msg":"fenced: every volume/.test(fenceGuardOf(mountDir).log()) ? true : undefined), 30_000, 50);
+    const log = fenceGuardOf(mountDir).log().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>);
     const fenced = log.find((l) => String(l['msg']).startsWith('fenced'))!;
     assert.deepEqual(fenced['unmounted'], [mount]);
     const killed = (fenced['killed'] as { pid: number }[]).map((k) => k.pid);
@@ -117,16 +92,16 @@ describe('fence guard', { timeout: 120_000 }, () => {
 
   it('an agent back before the deadline takes the running guard over: nothing is fenced', async () => {
     const { s, mountDir, id, agent } = await setup();
-    const guard = guardPid(mountDir);
+    const guard = fenceGuardOf(mountDir).pid();
     await agent.kill('SIGKILL');
     const back = startAgent(s, { nodeId: 'node-a', mountDir, token: NODE_TOKEN, configDir: root! });
     agents.push(back);
     await nodeReady(s, 'node-a', ADMIN);
     await sleep(4_000); // past the old deadline (lease 2 s + grace/2 1 s after the last acknowledged beat)
-    assert.equal(guardPid(mountDir), guard, 'the same guard');
+    assert.equal(fenceGuardOf(mountDir).pid(), guard, 'the same guard');
     assert.ok(running(guard!), 'still running');
     assert.ok(await findmnt(join(mountDir, id)), 'still mounted');
-    assert.doesNotMatch(readFileSync(join(mountDir, '.fence-guard', 'log'), 'utf8'), /"msg":"fenced/);
+    assert.doesNotMatch(fenceGuardOf(mountDir).log(), /"msg":"fenced/);
     const v = (await api(s, 'GET', `/v1/volumes/${id}`, undefined, bearer(ADMIN))).body;
     assert.deepEqual(v.attachments.map((a: { nodeId: string }) => a.nodeId), ['node-a']);
   });

@@ -26,8 +26,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { cleanupHostDir, loopsBackedUnder } from '../src/drivers/node/testing/host-cleanup.js';
 import { parseMountInfo } from '../src/drivers/node/mount-table.js';
-import { nodeReady, sleep, startAgent, waitFor, watchHolders, type AgentProcess } from './support/agent-process.js';
-import { api, bearer, cleanup, startPollyServer, tempDir, type RunningServer } from './support/server-process.js';
+import { fenceGuardOf, nodeReady, sleep, startAgent, startNodesServer, waitFor, watchHolders, type AgentProcess } from './support/agent-process.js';
+import { api, bearer, cleanup, tempDir, type RunningServer } from './support/server-process.js';
 
 const SKIP = process.env['POLLY_SKIP_DOCKER_E2E'] === '1';
 const BUSYBOX = ['/bin/busybox', '/usr/bin/busybox'].find((p) => existsSync(p));
@@ -135,22 +135,9 @@ class Node {
     return table.map((m) => m.mountPoint).filter((p) => p.startsWith(`${this.mountDir}/`));
   }
 
-  /** The pid of the agent's fence guard (D82), from its pid file. */
-  guardPid(): number | undefined {
-    try {
-      const pid = Number(readFileSync(join(this.mountDir, '.fence-guard', 'pid'), 'utf8').trim());
-      return Number.isSafeInteger(pid) && pid > 1 ? pid : undefined;
-    } catch {
-      return undefined;
-    }
-  }
-
-  guardLog(): string {
-    try {
-      return readFileSync(join(this.mountDir, '.fence-guard', 'log'), 'utf8');
-    } catch {
-      return '';
-    }
+  /** The agent's fence guard (D82). */
+  get guard() {
+    return fenceGuardOf(this.mountDir);
   }
 
   /** Takes the node down: containers, dockerd, agent, fence guard, namespace (its mounts go with it). */
@@ -162,8 +149,7 @@ class Node {
       await exitWithin(this.dockerd, 20_000);
     }
     await this.agent?.kill('SIGKILL');
-    const guard = this.guardPid();
-    if (guard !== undefined && isGuard(guard)) process.kill(guard, 'SIGKILL');
+    this.guard.kill();
     if (this.holder && this.holder.exitCode === null && this.holder.signalCode === null) {
       this.holder.kill('SIGKILL');
       await exitWithin(this.holder, 5_000);
@@ -174,14 +160,6 @@ class Node {
 function readLink(path: string): string | undefined {
   const r = spawnSync('readlink', [path], { encoding: 'utf8' });
   return r.status === 0 ? r.stdout.trim() : undefined;
-}
-
-function isGuard(pid: number): boolean {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('fence-guard');
-  } catch {
-    return false;
-  }
 }
 
 async function exitWithin(child: ChildProcess, ms: number): Promise<void> {
@@ -208,23 +186,16 @@ describe('Hello Polly: two nodes, each an agent and a Docker engine in its own m
     assert.equal(process.getuid?.(), 0, 'the Hello Polly demo needs root (namespaces, loop devices, dockerd); set POLLY_SKIP_DOCKER_E2E=1 to skip');
     createdPluginDir = !existsSync(PLUGIN_DIR);
     root = tempDir('hello');
-    const dataDir = join(root, 'server');
-    mkdirSync(dataDir);
-    server = await startPollyServer({
-      dataDir,
-      config: {
-        server: { nodeId: 'srv' },
-        auth: { tokens: [{ name: 'admin', token: ADMIN, role: 'admin' }] },
-        // The default lease (10 s) and grace (5 s): the 20 s target is for these.
-        nodes: {
-          tokens: [
-            { name: 'node0', token: 'node0-token-0123456789abcdef', nodes: ['node0'] },
-            { name: 'node1', token: 'node1-token-0123456789abcdef', nodes: ['node1'] },
-          ],
-        },
-        docker: { service: 'shared' },
-        services: { shared: { driver: 'image', pools: [{ name: 'images', path: join(root, 'images'), capacity: '8Gi' }] } },
+    server = await startNodesServer(root, ADMIN, {
+      // The default lease (10 s) and grace (5 s): the 20 s target is for these.
+      nodes: {
+        tokens: [
+          { name: 'node0', token: 'node0-token-0123456789abcdef', nodes: ['node0'] },
+          { name: 'node1', token: 'node1-token-0123456789abcdef', nodes: ['node1'] },
+        ],
       },
+      docker: { service: 'shared' },
+      services: { shared: { driver: 'image', pools: [{ name: 'images', path: join(root, 'images'), capacity: '8Gi' }] } },
     });
     for (const id of ['node0', 'node1']) {
       const node = new Node(id, root, `${id}-token-0123456789abcdef`);
@@ -281,7 +252,7 @@ describe('Hello Polly: two nodes, each an agent and a Docker engine in its own m
 
     // node1's agent dies; its container is still running.
     const holders = watchHolders(server, vol.id, ADMIN);
-    assert.ok(node1.guardPid() !== undefined && isGuard(node1.guardPid()!), 'node1 runs a fence guard');
+    assert.ok(node1.guard.running(), 'node1 runs a fence guard');
     const killedAt = Date.now();
     await node1.agent!.kill('SIGKILL');
     assert.equal(node1.docker(['inspect', '-f', '{{.State.Running}}', 'writer']).stdout.trim(), 'true', 'the container outlives its agent');
@@ -317,9 +288,9 @@ describe('Hello Polly: two nodes, each an agent and a Docker engine in its own m
 
     // Physically: node1's guard stopped the writer and took node1's mount and loop device away
     // before node0 mounted the volume.
-    const fenced = /"msg":"fenced[^"]*"/.exec(node1.guardLog());
-    assert.ok(fenced, `node1's fence guard did not fence:\n${node1.guardLog()}`);
-    const guardDone = Math.max(...node1.guardLog().split('\n').filter((l) => l.includes('"msg":"fenced')).map((l) => JSON.parse(l).time as number));
+    const fenced = /"msg":"fenced[^"]*"/.exec(node1.guard.log());
+    assert.ok(fenced, `node1's fence guard did not fence:\n${node1.guard.log()}`);
+    const guardDone = Math.max(...node1.guard.log().split('\n').filter((l) => l.includes('"msg":"fenced')).map((l) => JSON.parse(l).time as number));
     const attachedAt = Date.parse(timeline[attached0]!.at);
     assert.ok(guardDone < attachedAt, `node1's guard finished at ${new Date(guardDone).toISOString()}, node0 attached at ${timeline[attached0]!.at}`);
     assert.deepEqual(node1.mountsInNs(), [], 'node1\'s mount is gone');
