@@ -236,7 +236,7 @@ describe('Hello Polly: two nodes, each an agent and a Docker engine in its own m
     assert.deepEqual(node0.mountsInNs(), []);
 
     // node1 mounts it, finds the file, and keeps writing while it runs.
-    node1.ok(['run', '-d', '--name', 'writer', ...volume, IMAGE, 'sh', '-c', 'cat /data/myfile; while true; do date >> /data/ticks; sleep 0.2; done']);
+    node1.ok(['run', '-d', '--name', 'writer', ...volume, IMAGE, 'sh', '-c', 'cat /data/myfile; while true; do date +%s >> /data/ticks; sleep 0.2; done']);
     const seen = await waitFor('node1\'s container to print myfile', async () => {
       const out = node1.docker(['logs', 'writer']).stdout;
       return out.includes('hello from node0') ? out : undefined;
@@ -259,13 +259,15 @@ describe('Hello Polly: two nodes, each an agent and a Docker engine in its own m
 
     // node0 retries as a scheduler would, until its container reads myfile.
     let takeoverMs = -1;
+    let read: string | undefined;
+    let lastTick: string | undefined;
     let attempts = 0;
     for (;;) {
       attempts++;
-      const r = node0.docker(['run', '--rm', ...volume, IMAGE, 'cat', '/data/myfile'], 60_000);
+      const r = node0.docker(['run', '--rm', ...volume, IMAGE, 'sh', '-c', 'cat /data/myfile; tail -n 1 /data/ticks'], 60_000);
       if (r.code === 0) {
         takeoverMs = Date.now() - killedAt;
-        assert.equal(r.stdout.trim(), 'hello from node0');
+        [read, lastTick] = r.stdout.trim().split('\n');
         break;
       }
       assert.match(r.stderr, /FAILED_PRECONDITION|UNAVAILABLE/, `node0's attempt ${attempts}: ${r.stderr}`);
@@ -274,6 +276,7 @@ describe('Hello Polly: two nodes, each an agent and a Docker engine in its own m
     }
     const maxHolders = await holders.stop();
     console.log(`# hello-polly: node0 read myfile ${takeoverMs} ms after node1's agent was SIGKILLed (${attempts} attempts)`);
+    assert.equal(read, 'hello from node0');
     assert.ok(takeoverMs < TARGET_MS, `takeover took ${takeoverMs} ms; the target is ${TARGET_MS} ms`);
     assert.equal(maxHolders, 1, 'the catalog never had two holders');
 
@@ -293,6 +296,11 @@ describe('Hello Polly: two nodes, each an agent and a Docker engine in its own m
     const guardDone = Math.max(...node1.guard.log().split('\n').filter((l) => l.includes('"msg":"fenced')).map((l) => JSON.parse(l).time as number));
     const attachedAt = Date.parse(timeline[attached0]!.at);
     assert.ok(guardDone < attachedAt, `node1's guard finished at ${new Date(guardDone).toISOString()}, node0 attached at ${timeline[attached0]!.at}`);
+    // node1's writer went on after its agent died, and stopped at the fence (ticks are whole seconds).
+    const tickMs = Number(lastTick) * 1000;
+    assert.ok(tickMs >= killedAt - 1000 && tickMs <= guardDone, `last tick ${lastTick}: kill at ${killedAt}, fence done at ${guardDone}`);
+    const serverFence = Date.parse(timeline[order[1]!]!.at);
+    console.log(`# hello-polly: after the kill, node1's guard had fenced at ${guardDone - killedAt} ms, the server fenced node1 at ${serverFence - killedAt} ms, node0 attached at ${attachedAt - killedAt} ms`);
     assert.deepEqual(node1.mountsInNs(), [], 'node1\'s mount is gone');
     assert.equal(node1.docker(['inspect', '-f', '{{.State.Running}}', 'writer']).stdout.trim(), 'false', 'node1\'s container was stopped by the fence');
     assert.equal((await loopsBackedUnder(join(root, 'images'))).length, 0, 'no loop device left once node0\'s container is gone');
