@@ -1,4 +1,4 @@
-import { readdir, readFile, readlink } from 'node:fs/promises';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { detachLoop, listLoops } from '../drivers/node/loop-devices.js';
 import { parseMountInfo, readMountTable, type MountEntry } from '../drivers/node/mount-table.js';
@@ -34,17 +34,32 @@ export async function mountsUnder(mountDir: string, except?: string): Promise<Mo
 const showsVolume = (m: MountEntry, fenced: MountEntry): boolean =>
   m.device === fenced.device && (fenced.root === '/' || m.root === fenced.root || m.root.startsWith(`${fenced.root}/`));
 
-async function linkOf(path: string): Promise<string | undefined> {
+function linkOf(path: string): string | undefined {
   try {
-    return await readlink(path);
+    return readlinkSync(path);
   } catch {
     return undefined;
   }
 }
 
-async function commandOf(pid: number): Promise<string> {
-  const raw = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-  return raw.split('\0').filter(Boolean).join(' ').slice(0, 200);
+const listDir = (path: string): string[] => {
+  try {
+    return readdirSync(path);
+  } catch {
+    return [];
+  }
+};
+
+const readText = (path: string): string => {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+};
+
+function commandOf(pid: number): string {
+  return readText(`/proc/${pid}/cmdline`).split('\0').filter(Boolean).join(' ').slice(0, 200);
 }
 
 /**
@@ -52,45 +67,38 @@ async function commandOf(pid: number): Promise<string> {
  * whose namespace holds a mount of the volume; in ours, one with its root, working directory or
  * an open file under a fenced mount point. Never pid 1, never this process.
  */
-async function holders(fenced: readonly MountEntry[]): Promise<number[]> {
-  const own = await linkOf('/proc/self/ns/mnt');
+function holders(fenced: readonly MountEntry[]): number[] {
+  // Synchronous on purpose: thousands of /proc reads, and a fence has no other work meanwhile.
+  const own = linkOf('/proc/self/ns/mnt');
   const points = fenced.map((m) => m.mountPoint);
   const onFenced = (p: string | undefined): boolean => p !== undefined && points.some((mp) => p === mp || isUnder(mp, p));
   const nsHolds = new Map<string, boolean>();
   const out: number[] = [];
-  for (const name of await readdir('/proc').catch(() => [] as string[])) {
+  for (const name of listDir('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     const pid = Number(name);
     if (pid === 1 || pid === process.pid) continue;
-    const ns = await linkOf(`/proc/${pid}/ns/mnt`);
+    const ns = linkOf(`/proc/${pid}/ns/mnt`);
     if (ns === undefined) continue;
     if (ns !== own) {
       let holds = nsHolds.get(ns);
       if (holds === undefined) {
-        const table = parseMountInfo(await readFile(`/proc/${pid}/mountinfo`, 'utf8').catch(() => ''));
-        holds = table.some((m) => fenced.some((f) => showsVolume(m, f)));
+        holds = parseMountInfo(readText(`/proc/${pid}/mountinfo`)).some((m) => fenced.some((f) => showsVolume(m, f)));
         nsHolds.set(ns, holds);
       }
       if (holds) out.push(pid);
       continue;
     }
-    if (onFenced(await linkOf(`/proc/${pid}/cwd`)) || onFenced(await linkOf(`/proc/${pid}/root`))) {
+    if (onFenced(linkOf(`/proc/${pid}/cwd`)) || onFenced(linkOf(`/proc/${pid}/root`))
+      || listDir(`/proc/${pid}/fd`).some((fd) => onFenced(linkOf(`/proc/${pid}/fd/${fd}`)))) {
       out.push(pid);
-      continue;
-    }
-    const fds = await readdir(`/proc/${pid}/fd`).catch(() => [] as string[]);
-    for (const fd of fds) {
-      if (onFenced(await linkOf(`/proc/${pid}/fd/${fd}`))) {
-        out.push(pid);
-        break;
-      }
     }
   }
   return out;
 }
 
-async function gone(pid: number): Promise<boolean> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+function gone(pid: number): boolean {
+  const stat = readText(`/proc/${pid}/stat`);
   // A zombie has already left its namespaces and closed its files.
   return stat === '' || / Z /.test(stat.slice(stat.lastIndexOf(')')));
 }
@@ -110,9 +118,9 @@ export async function fenceMounts(mountDir: string, except?: string): Promise<Fe
     const fenced = await mountsUnder(mountDir, except);
     if (fenced.length === 0) break;
     for (const m of fenced) devices.add(m.device);
-    const pids = await holders(fenced);
+    const pids = holders(fenced);
     for (const pid of pids) {
-      const command = await commandOf(pid);
+      const command = commandOf(pid);
       try {
         process.kill(pid, 'SIGKILL');
         killed.push({ pid, command });
@@ -121,7 +129,7 @@ export async function fenceMounts(mountDir: string, except?: string): Promise<Fe
       }
     }
     for (let waited = 0; waited < EXIT_WAIT_MS; waited += 20) {
-      if ((await Promise.all(pids.map(gone))).every(Boolean)) break;
+      if (pids.every(gone)) break;
       await sleep(20);
     }
     for (const m of fenced) {
