@@ -111,6 +111,7 @@ export class AgentRuntime {
         this.leaseMoved();
         await this.buildDrivers(message.services);
         if (this.fencing) await this.fencing;
+        await this.executor.idle(); // operations of the lost connection finish first
         const attached = await this.executor.attached();
         this.state = 'recovering';
         send({ t: 'report', attached });

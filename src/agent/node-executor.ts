@@ -8,6 +8,15 @@ import type { Logger } from '../core/ports/logger.js';
 
 const RESULT_CACHE = 2048;
 
+/** A clone's source as the server sent it: its names checked before they reach the driver. */
+function checkSource(source: unknown): NonNullable<CreateVolumeRequest['source']> {
+  const s = source as { kind?: unknown; ref?: { pool?: unknown; backendId?: unknown } } | null;
+  if (typeof s !== 'object' || s === null || (s.kind !== 'snapshot' && s.kind !== 'volume') || typeof s.ref !== 'object' || s.ref === null) {
+    throw invalid('request.source', 'must be {kind: snapshot|volume, ref: {pool, backendId}}');
+  }
+  return { kind: s.kind, ref: { pool: checkName('request.source.ref.pool', s.ref.pool), backendId: checkName('request.source.ref.backendId', s.ref.backendId) } };
+}
+
 /**
  * Runs node operations on this host through the services' drivers. Every operation is
  * idempotent (the drivers' contract); on top, an op id seen before gets the first answer again
@@ -18,6 +27,7 @@ const RESULT_CACHE = 2048;
  */
 export class NodeExecutor {
   private readonly results = new Map<string, Promise<NodeOperationResult>>();
+  private readonly running = new Set<Promise<unknown>>();
 
   constructor(
     private readonly mountDir: string,
@@ -38,7 +48,18 @@ export class NodeExecutor {
     );
     this.results.set(op.opId, p);
     if (this.results.size > RESULT_CACHE) this.results.delete(this.results.keys().next().value!);
+    this.running.add(p);
+    void p.then(() => this.running.delete(p));
     return p;
+  }
+
+  /**
+   * Resolves when every operation running now has ended. An agent waits for this before it
+   * reports to a server it (re)connected to, so what the server then reads of this node's pools
+   * (to settle intents a lost connection left) includes what those operations did.
+   */
+  async idle(): Promise<void> {
+    while (this.running.size > 0) await Promise.allSettled([...this.running]);
   }
 
   mountPathOf(volumeId: string): string {
@@ -91,6 +112,33 @@ export class NodeExecutor {
     await driver.node.detach(ref);
   }
 
+  /**
+   * Grows a volume on its backend, then what this node sees of it where it is mounted here (a
+   * loop device's capacity and the filesystem, for drivers that need it), so the new size is
+   * usable at once on the node that holds the volume. The backend has grown once the first step
+   * succeeded: a node-side growth the kernel refuses (an online ext4 resize without
+   * CAP_SYS_RESOURCE) is reported, not failed — the filesystem grows when the volume is next staged.
+   */
+  private async expand(service: string, ref: BackendRef, size: unknown): Promise<Record<string, unknown>> {
+    if (typeof size !== 'number' || !Number.isSafeInteger(size) || size <= 0) throw invalid('sizeBytes', 'must be a positive number of bytes');
+    const driver = this.driver(service);
+    const grown = await driver.expand(ref, size);
+    const mounted = (await this.attached()).filter((v) => v.service === service && v.pool === ref.pool && v.backendId === ref.backendId);
+    const grownOnNode: string[] = [];
+    const pendingOnNode: string[] = [];
+    for (const p of mounted.flatMap((v) => v.mountPaths)) {
+      try {
+        await driver.node.expandOnNode(ref, p);
+        grownOnNode.push(p);
+      } catch (e) {
+        pendingOnNode.push(p);
+        this.logger.warn({ backendId: ref.backendId, path: p, err: asPollyError(e).message }, 'the volume grew on its backend; its filesystem here grows when it is next staged');
+      }
+    }
+    if (grownOnNode.length > 0) this.logger.info({ backendId: ref.backendId, paths: grownOnNode }, 'volume grown on this node');
+    return { ...grown, grownOnNode, pendingOnNode };
+  }
+
   private async execute(op: NodeOperation): Promise<Record<string, unknown>> {
     const a = op.args;
     switch (op.kind) {
@@ -118,14 +166,24 @@ export class NodeExecutor {
         const made = await this.driver(a['service']).create({
           volumeId: checkName('volumeId', request.volumeId), pool: checkName('pool', request.pool),
           sizeBytes: Number(request.sizeBytes), parameters: request.parameters ?? {},
+          ...(request.source === undefined ? {} : { source: checkSource(request.source) }),
         });
         return { ...made };
       }
       case 'delete':
         await this.driver(a['service']).delete(this.ref(a));
         return {};
-      case 'capacity':
-        return { ...(await this.driver(a['service']).capacity(checkName('pool', a['pool']))) };
+      case 'snapshot':
+        return { ...(await this.driver(a['service']).snapshot(checkName('snapshotId', a['snapshotId']), this.ref(a))) };
+      case 'deleteSnapshot':
+        await this.driver(a['service']).deleteSnapshot(this.ref(a));
+        return {};
+      case 'expand':
+        return this.expand(String(a['service']), this.ref(a), a['sizeBytes']);
+      case 'capacity': {
+        const driver = this.driver(a['service']);
+        return { ...(await driver.capacity(checkName('pool', a['pool']))), capabilities: { ...driver.capabilities } };
+      }
       case 'inventory':
         return { attached: await this.attached() };
       case 'list':

@@ -55,6 +55,8 @@ export interface Pool {
   overcommit: number;
   volumes: number;
   maxIops: number;
+  /** Pools a node contributes: what that node's driver can do there. */
+  capabilities?: { snapshot: boolean; clone: boolean; expand: boolean; block: boolean; nodeLocal: boolean };
 }
 
 export interface VolumeAttachment {
@@ -315,6 +317,10 @@ export interface DoctorReport {
     withoutAgent: string[];
     released: string[];
     remounted: string[];
+    /** Intents on node pools settled through their agent. */
+    intents?: { finished: string[]; rolledBack: string[]; deleted: string[] };
+    /** Intents on pools of nodes whose agent is away (`<id>@<node>`). */
+    waiting?: string[];
     errors: string[];
   } | null;
 }

@@ -4,6 +4,7 @@ import { invalid } from './errors.js';
 import { checkText } from './names.js';
 import type { Caller, ServiceSpec, ServiceUsage } from './model.js';
 import type { ListPage } from './ports/store.js';
+import type { DriverCapabilities } from './ports/storage-driver.js';
 import { MAX_LIST_LIMIT } from './ports/store.js';
 import type { PoolState } from './pool-state.js';
 
@@ -41,6 +42,8 @@ export interface PoolView {
   readonly overcommit: number;
   readonly volumes: number;
   readonly maxIops: number;
+  /** A pool a node contributes: what that node's driver can do there (once its agent answered). */
+  readonly capabilities?: DriverCapabilities;
 }
 
 export function poolView(p: PoolState): PoolView {
@@ -55,7 +58,13 @@ export function poolView(p: PoolState): PoolView {
 
 export function listPools(ctx: CoreContext, caller: Caller, service?: string): PoolView[] {
   const names = service !== undefined ? [serviceOf(ctx, service).spec.name] : [...ctx.services.keys()];
-  return names.filter((n) => mayUseService(caller, n)).flatMap((n) => serviceOf(ctx, n).ledger.pools.map(poolView));
+  return names.filter((n) => mayUseService(caller, n)).flatMap((n) => {
+    const { driver, ledger } = serviceOf(ctx, n);
+    return ledger.pools.map((p) => {
+      const capabilities = driver.capabilitiesOf?.(p.spec.name);
+      return capabilities === undefined ? poolView(p) : { ...poolView(p), capabilities };
+    });
+  });
 }
 
 /** Refreshes every pool's live capacity from its driver (only the pools `only` picks, when given). */

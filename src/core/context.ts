@@ -2,6 +2,7 @@ import type { ChangeBus } from './changes.js';
 import { PollyError, notFound } from './errors.js';
 import type { ServiceLedger } from './ledger.js';
 import type { ServiceSpec } from './model.js';
+import type { OfferIndex } from './offer-index.js';
 import type { Placement } from './placement/placement.js';
 import type { Clock } from './ports/clock.js';
 import type { Logger } from './ports/logger.js';
@@ -24,6 +25,8 @@ export interface CoreContext {
   readonly nodeId?: string;
   /** This replica's name when several share the store; stamped on the intents it writes. */
   readonly replica?: string;
+  /** Offerable volumes in memory, kept current by `changes` (without it offers walk every volume). */
+  readonly offerIndex?: OfferIndex;
 }
 
 /** Claim lifetimes: the TTL a claim gets when the accept names none, and the longest allowed. */

@@ -59,6 +59,7 @@ class FlakyStore implements Store {
   readonly kind = 'flaky';
   failNext = false;
   txns = 0;
+  readonly durability: (TxnRequest['durability'] | undefined)[] = [];
   constructor(private readonly inner: Store) {}
   get = <T>(k: string) => this.inner.get<T>(k);
   getMany = <T>(k: readonly string[]) => this.inner.getMany<T>(k);
@@ -69,6 +70,7 @@ class FlakyStore implements Store {
   close = () => this.inner.close();
   async txn(r: TxnRequest): Promise<TxnResult> {
     this.txns++;
+    this.durability.push(r.durability);
     if (this.failNext) {
       this.failNext = false;
       throw new PollyError('UNAVAILABLE', 'disk on fire');
@@ -229,6 +231,17 @@ describe('ServiceLedger (real SQLite store)', () => {
     assert.equal(ledger.usage.volumes, 1);
     await ledger.submit(reserve(9 * GiB));
     assert.equal((await usageRecord(sqlite, 's')).pool.reservedBytes, 10 * GiB);
+  });
+
+  it('defers a batch\'s durability only when every plan in it asks for that', async () => {
+    const store = new FlakyStore(openStore());
+    const ledger = new ServiceLedger(spec('s', 10 * GiB), store);
+    await ledger.load();
+    const deferred = (bytes: number): Planner<string> => (view) => ({ ...reserve(bytes)(view), durability: 'deferred' });
+    await Promise.all([ledger.submit(deferred(GiB)), ledger.submit(deferred(GiB))]);
+    await Promise.all([ledger.submit(deferred(GiB)), ledger.submit(reserve(GiB))]);
+    assert.deepEqual(store.durability, ['deferred', undefined]);
+    assert.equal((await usageRecord(store, 's')).pool.reservedBytes, 4 * GiB);
   });
 
   it('negative deltas (commit, release) and zone counts', async () => {

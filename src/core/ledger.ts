@@ -13,6 +13,8 @@ export interface LedgerPlan<R> {
   readonly service?: { readonly volumes: number; readonly bytes: number };
   /** Builds the caller's answer from the revision the write committed at. */
   readonly result: (revision: number) => R;
+  /** See TxnRequest.durability; a batch is deferred only when every plan in it is. */
+  readonly durability?: 'durable' | 'deferred';
 }
 
 export interface LedgerView {
@@ -304,7 +306,8 @@ export class ServiceLedger implements LedgerView {
 
       let res;
       try {
-        res = await this.store.txn({ compares, ops });
+        const deferred = planned.every(({ plan }) => plan.durability === 'deferred');
+        res = await this.store.txn({ compares, ops, ...(deferred ? { durability: 'deferred' as const } : {}) });
       } catch (e) {
         for (const { plan } of planned.reverse()) this.applyPlan(plan, -1);
         for (const { work } of planned) work.reject(e);

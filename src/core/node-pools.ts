@@ -1,7 +1,10 @@
 import { refreshCapacity } from './catalog.js';
 import { serviceOf, type CoreContext } from './context.js';
 import { PollyError } from './errors.js';
-import type { NodePool, PoolSpec } from './model.js';
+import { keys } from './keys.js';
+import type { NodePool, NodeRecord, PoolSpec } from './model.js';
+import type { PoolState } from './pool-state.js';
+import { MAX_LIST_LIMIT } from './ports/store.js';
 
 /** PoolSpec.params marker of a pool an agent contributed: the value is the owning node's id. */
 export const NODE_POOL_PARAM = 'contributedBy';
@@ -12,19 +15,48 @@ export const NODE_POOL_PARAM = 'contributedBy';
  * pool is node-local (`node` = the agent's node) and the volume work on it is done by that agent.
  */
 export async function addNodePools(ctx: CoreContext, nodeId: string, pools: readonly NodePool[]): Promise<void> {
-  for (const p of pools) {
-    const { ledger } = serviceOf(ctx, p.service);
-    const configured = ledger.pools.find((x) => x.spec.name === p.name);
-    if (configured && configured.spec.params[NODE_POOL_PARAM] !== nodeId) {
-      throw new PollyError('ALREADY_EXISTS', `service ${p.service} already has a pool ${p.name}${configured.spec.node ? ` of node ${configured.spec.node}` : ''}; name the node's pool differently`, { service: p.service, pool: p.name });
-    }
-    const spec: PoolSpec = {
-      name: p.name, ...(p.capacityBytes === undefined ? {} : { capacityBytes: p.capacityBytes }), overcommit: 1,
-      ...(p.zone === undefined ? {} : { zone: p.zone }), node: nodeId, types: p.types, labels: p.labels, maxIops: 0,
-      params: { [NODE_POOL_PARAM]: nodeId },
-    };
-    await ledger.addPool(spec); // its live capacity is read once the agent is connected (refreshNodePools)
+  for (const p of pools) await addNodePool(ctx, nodeId, p);
+}
+
+async function addNodePool(ctx: CoreContext, nodeId: string, p: NodePool): Promise<PoolState> {
+  const { ledger } = serviceOf(ctx, p.service);
+  const configured = ledger.pools.find((x) => x.spec.name === p.name);
+  if (configured && configured.spec.params[NODE_POOL_PARAM] !== nodeId) {
+    throw new PollyError('ALREADY_EXISTS', `service ${p.service} already has a pool ${p.name}${configured.spec.node ? ` of node ${configured.spec.node}` : ''}; name the node's pool differently`, { service: p.service, pool: p.name });
   }
+  const spec: PoolSpec = {
+    name: p.name, ...(p.capacityBytes === undefined ? {} : { capacityBytes: p.capacityBytes }), overcommit: 1,
+    ...(p.zone === undefined ? {} : { zone: p.zone }), node: nodeId, types: p.types, labels: p.labels, maxIops: 0,
+    params: { [NODE_POOL_PARAM]: nodeId },
+  };
+  return ledger.addPool(spec); // its live capacity is read once the agent is connected (refreshNodePools)
+}
+
+/**
+ * At server start: the pools every registered node contributed join their ledgers again, from
+ * the node records, owned by their node and with no capacity until its agent answers. So the
+ * volumes and intents on them stay served by their node (an agent that is away answers
+ * UNAVAILABLE; nothing falls through to the service's own driver or is dropped unasked), and the
+ * pools show in `pool ls` at once. A pool that cannot join (its service is gone from the
+ * configuration, or the name is now a configured pool) is logged and left out.
+ */
+export async function restoreNodePools(ctx: CoreContext): Promise<void> {
+  let after: string | undefined;
+  do {
+    const page = await ctx.store.list<NodeRecord>(keys.nodes, { limit: MAX_LIST_LIMIT, ...(after ? { after } : {}) });
+    for (const { value: node } of page.records) {
+      for (const p of node.pools ?? []) {
+        try {
+          const state = await addNodePool(ctx, node.id, p);
+          state.totalBytes = 0; // nothing is placed on it or offered until its agent reports its capacity
+          state.backendFreeBytes = 0;
+        } catch (e) {
+          ctx.logger.warn({ err: e, nodeId: node.id, pool: `${p.service}/${p.name}` }, 'a pool of a registered node cannot join its service again');
+        }
+      }
+    }
+    after = page.next;
+  } while (after !== undefined);
 }
 
 /** Reads the live capacity of a node's contributed pools through its agent. */

@@ -2,6 +2,7 @@ import type { CoreContext } from './context.js';
 import { recordEvent } from './events.js';
 import { keys } from './keys.js';
 import type { NodeRecord, Volume } from './model.js';
+import { intentCutoff, nodeIntents, resolveNodeIntents, waitingIntents } from './node-intents.js';
 import { revokeAttachment, type AgentVolume, type NodeService } from './nodes.js';
 import { MAX_LIST_LIMIT } from './ports/store.js';
 import { loadVolume } from './records.js';
@@ -19,14 +20,19 @@ export interface NodeReconcileReport {
   readonly released: string[];
   /** Catalog attachments an agent had lost: mounted again. */
   readonly remounted: string[];
-  /** Connected nodes whose mount table could not be read. */
+  /** Intents on node pools finished, rolled back or deleted through their agent (see node-intents.ts). */
+  readonly intents: { readonly finished: string[]; readonly rolledBack: string[]; readonly deleted: string[] };
+  /** Intents on pools of nodes whose agent is away: left alone until it is back (`<id>@<node>`). */
+  readonly waiting: string[];
+  /** Connected nodes whose mount table could not be read, and intents that could not be settled. */
   readonly errors: string[];
 }
 
 /**
- * The node part of the reconciler: attachments whose node is gone or fenced, and drift between
- * each connected agent's mount table (read from its kernel) and the catalog. Every repair is an
- * event. Attachments still being set up (no mount path yet) are left alone.
+ * The node part of the reconciler: attachments whose node is gone or fenced, drift between
+ * each connected agent's mount table (read from its kernel) and the catalog, and intents on the
+ * pools nodes contribute (settled through connected agents, reported as waiting for the others).
+ * Every repair is an event. Attachments still being set up (no mount path yet) are left alone.
  */
 export async function reconcileNodes(ctx: CoreContext, nodes: NodeService): Promise<NodeReconcileReport> {
   const startedAt = ctx.clock.now();
@@ -96,7 +102,21 @@ export async function reconcileNodes(ctx: CoreContext, nodes: NodeService): Prom
     }
   }
 
+  const intents = { finished: [] as string[], rolledBack: [] as string[], deleted: [] as string[] };
+  // Only a connected, ready agent settles its node's intents; the others wait.
+  const serving = new Set(nodes.channel.connectedNodes().filter((n) => records.get(n)?.state === 'ready'));
+  const pending = await nodeIntents(ctx);
+  for (const [nodeId, found] of pending) {
+    if (!serving.has(nodeId)) continue;
+    const r = await resolveNodeIntents(ctx, nodeId, found, { before: intentCutoff(ctx, nodes) });
+    intents.finished.push(...r.finished);
+    intents.rolledBack.push(...r.rolledBack);
+    intents.deleted.push(...r.deleted);
+    report.errors.push(...r.errors.map((e) => `${nodeId}: ${e}`));
+  }
+  const waiting = waitingIntents(pending, serving);
+
   const counts: Record<string, number> = {};
   for (const n of records.values()) counts[n.state] = (counts[n.state] ?? 0) + 1;
-  return { startedAt, finishedAt: ctx.clock.now(), nodes: counts, ...report };
+  return { startedAt, finishedAt: ctx.clock.now(), nodes: counts, ...report, intents, waiting };
 }

@@ -13,6 +13,7 @@ import { loadVolume, updateVolume } from './records.js';
 import { attachToNode, detachFromNode } from './controller-publish.js';
 import { detachVolume, type AttachInput } from './volumes.js';
 import { addNodePools, refreshNodePools } from './node-pools.js';
+import { settleNodeIntents } from './node-intents.js';
 
 export interface NodeOptions {
   /** Lease of a node, renewed by every heartbeat. */
@@ -235,6 +236,7 @@ export class NodeService {
         message: `node ${nodeId} is ready${released.length ? ` after releasing ${released.join(', ')}` : ''}${repaired.length ? `; mounted again ${repaired.join(', ')}` : ''}`,
         details: { released, repaired },
       });
+      await settleNodeIntents(this.ctx, this, nodeId);
     }
     return { released, repaired };
   }

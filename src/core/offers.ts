@@ -7,6 +7,7 @@ import { checkName } from './names.js';
 import { availableBytes } from './placement/types.js';
 import type { PoolState } from './pool-state.js';
 import type { StoreRecord } from './ports/store.js';
+import { isOfferable, type OfferableVolume } from './offer-index.js';
 
 /** Free capacity of one pool offered to a scheduler. */
 export interface CapacityOffer {
@@ -119,8 +120,9 @@ export async function computeOffers(ctx: CoreContext, audience: Caller): Promise
 }
 
 /**
- * The offers of several audiences at once (the offer feed's round): one walk over the volumes
- * and one over the declines serve them all; capacity comes from the ledgers' memory.
+ * The offers of several audiences at once (the offer feed's round): capacity comes from the
+ * ledgers' memory, volumes from the offer index (only those each audience may see; one walk over
+ * every volume record when core runs without one), declines from one walk that serves them all.
  */
 export async function computeOffersFor(ctx: CoreContext, audiences: readonly Caller[]): Promise<OfferSet[]> {
   const now = ctx.clock.now();
@@ -149,26 +151,36 @@ export async function computeOffersFor(ctx: CoreContext, audiences: readonly Cal
     }
   }
 
-  let after: string | undefined;
-  do {
-    const page = await ctx.store.list<Volume>(keys.volumes, { limit: 1000, ...(after !== undefined ? { after } : {}) });
-    for (const { value: v } of page.records) {
-      if (v.status !== 'available' || v.attachments.length > 0) continue;
-      const claimed = v.claim !== undefined && v.claim.expiresAt > now;
-      let id: string | undefined;
-      for (const set of sets) {
-        if (!maySeeVolume(set.audience, v)) continue;
-        if (claimed) {
-          soonest(set, v.claim!.expiresAt, now);
-          continue;
-        }
-        id ??= volumeOfferId(v.id);
-        if (set.declined.size > 0 && set.declined.has(id)) continue;
-        set.offers.push(volumeOffer(id, v));
-      }
+  const consider = (set: (typeof sets)[number], v: OfferableVolume, claimed: boolean, id: () => string) => {
+    if (claimed) {
+      soonest(set, v.claim!.expiresAt, now);
+      return;
     }
-    after = page.next;
-  } while (after !== undefined);
+    const offerId = id();
+    if (set.declined.size > 0 && set.declined.has(offerId)) return;
+    set.offers.push(volumeOffer(offerId, v));
+  };
+  const isClaimed = (v: OfferableVolume) => v.claim !== undefined && v.claim.expiresAt > now;
+
+  if (ctx.offerIndex) {
+    // Only the volumes each audience may see, from the index (D13).
+    await ctx.offerIndex.current();
+    for (const set of sets) {
+      for (const v of ctx.offerIndex.visibleTo(set.audience)) consider(set, v, isClaimed(v), () => volumeOfferId(v.id));
+    }
+  } else {
+    let after: string | undefined;
+    do {
+      const page = await ctx.store.list<Volume>(keys.volumes, { limit: 1000, ...(after !== undefined ? { after } : {}) });
+      for (const { value: v } of page.records) {
+        if (!isOfferable(v)) continue;
+        const claimed = isClaimed(v);
+        let id: string | undefined;
+        for (const set of sets) if (maySeeVolume(set.audience, v)) consider(set, v, claimed, () => (id ??= volumeOfferId(v.id)));
+      }
+      after = page.next;
+    } while (after !== undefined);
+  }
   return sets.map((s) => ({ offers: s.offers, ...(s.wakeAt !== undefined ? { wakeAt: s.wakeAt } : {}) }));
 }
 
@@ -185,7 +197,7 @@ function capacityOffer(id: string, pool: PoolState, freeBytes: number, maxVolume
   };
 }
 
-function volumeOffer(id: string, v: Volume): VolumeOffer {
+function volumeOffer(id: string, v: OfferableVolume): VolumeOffer {
   return {
     id, kind: 'volume', service: v.service, pool: v.pool, volumeId: v.id, name: v.name, sizeBytes: v.sizeBytes,
     ...(v.type !== undefined ? { type: v.type } : {}), ...(v.zone !== undefined ? { zone: v.zone } : {}), labels: v.labels,

@@ -36,8 +36,9 @@ import {
 import type { OperationOptions } from './ports/storage-driver.js';
 import { EVENT_RETENTION_MS, listEvents, trimEvents, type EventFilter } from './events.js';
 import { DEFAULT_NODE_OPTIONS, NodeService, type NodeOptions } from './nodes.js';
-import { nodeOfPool } from './node-pools.js';
+import { nodeOfPool, restoreNodePools } from './node-pools.js';
 import { NodeRoutedDriver } from './node-routed-driver.js';
+import { OfferIndex } from './offer-index.js';
 import { reconcileNodes, type NodeReconcileReport } from './node-reconcile.js';
 import { assertAdmin } from './access.js';
 import { noNodeChannel, type NodeChannel } from './ports/node-channel.js';
@@ -113,12 +114,14 @@ export class Polly {
       claims: deps.claims ?? DEFAULT_CLAIM_SETTINGS,
       ...(deps.nodeId === undefined ? {} : { nodeId: deps.nodeId }),
       ...(deps.replica === undefined ? {} : { replica: deps.replica }),
+      offerIndex: new OfferIndex(store, changes),
     };
     // A store shared with other replicas: follow their writes, watching before loading so nothing
     // falls between the load and the watch.
     const stopWatches = deps.store.watch === undefined ? [] : [await followCatalog(deps.store, [...ledgers.values()], changes)];
     for (const l of ledgers.values()) await l.load();
     await refreshCapacity(ctx);
+    await restoreNodePools(ctx);
     nodes = new NodeService(ctx, deps.nodeChannel ?? noNodeChannel, deps.nodes ?? DEFAULT_NODE_OPTIONS);
     const polly = new Polly(ctx, nodes, deps.offerFeed);
     polly.stopWatches = stopWatches;
@@ -210,6 +213,7 @@ export class Polly {
   async close(): Promise<void> {
     await Promise.allSettled(this.stopWatches.map((stop) => stop()));
     this.offerFeed.close();
+    this.ctx.offerIndex?.close();
     for (const d of this.ctx.drivers.values()) await d.close();
   }
 }

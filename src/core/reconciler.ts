@@ -166,7 +166,7 @@ async function backendIds(driver: StorageDriver, pool: string): Promise<Set<stri
 }
 
 /** Visits every record under a prefix a page at a time, so memory stays flat however many there are. */
-async function forEachRecord<T>(ctx: CoreContext, prefix: string, visit: (record: StoreRecord<T>) => unknown): Promise<void> {
+export async function forEachRecord<T>(ctx: CoreContext, prefix: string, visit: (record: StoreRecord<T>) => unknown): Promise<void> {
   let after: string | undefined;
   do {
     const page = await ctx.store.list<T>(prefix, { limit: 1000, ...(after ? { after } : {}) });

@@ -276,6 +276,10 @@ function planReservation(
 /**
  * Marks a created volume available and turns its reservation into provisioned bytes. `revision`
  * is the intent's, when the caller wrote it; the compare below catches any change since.
+ *
+ * The commit is deferred (docs/decisions.md D90): the intent is durable and the backend volume
+ * exists, so should a power loss undo this write, the start-up reconcile finishes the intent
+ * again. The next durable write of the store makes it durable anyway.
  */
 export async function commitCreate(ctx: CoreContext, intent: Volume, backendId: string, revision?: number): Promise<Volume> {
   const { ledger } = serviceOf(ctx, intent.service);
@@ -292,6 +296,7 @@ export async function commitCreate(ctx: CoreContext, intent: Volume, backendId: 
       ops: [{ type: 'put', key: keys.volume(intent.id), value: volume }],
       pools: [{ pool, delta: { reservedBytes: -intent.sizeBytes, provisionedBytes: intent.sizeBytes } }],
       result: () => volume,
+      durability: 'deferred',
     };
   });
 }

@@ -3,8 +3,10 @@ import { attachClaimCheck, checkClaimId } from './claims.js';
 import { backendError, serviceOf, type CoreContext } from './context.js';
 import { PollyError, invalid } from './errors.js';
 import { keys } from './keys.js';
+import { StaleWriteError, type ServiceLedger } from './ledger.js';
 import type { AccessMode, Attachment, Caller, Labels, Volume, VolumeStatus } from './model.js';
 import { checkLabelKey, checkLabels, checkName } from './names.js';
+import type { PoolState } from './pool-state.js';
 import { MAX_LIST_LIMIT } from './ports/store.js';
 import { loadVolume, updateVolume } from './records.js';
 import { transition } from './volume-state.js';
@@ -80,20 +82,26 @@ export async function deleteVolume(ctx: CoreContext, caller: Caller, id: string)
   }
   if (volume.status === 'creating') throw new PollyError('IN_PROGRESS', `volume ${id} is still being created; retry`, { volumeId: id });
   const deleting = volume.status === 'deleting' ? volume : transition(volume, 'deleting', ctx.clock.now());
+  let revision = rec!.revision;
   if (deleting !== volume) {
     const res = await ctx.store.txn({
       compares: [{ key: keys.volume(id), revision: rec!.revision }],
       ops: [{ type: 'put', key: keys.volume(id), value: deleting }],
     });
     if (!res.ok) throw new PollyError('IN_PROGRESS', `volume ${id} changed meanwhile; retry`, { volumeId: id });
+    revision = res.revision;
   }
-  await finishDelete(ctx, deleting);
+  await finishDelete(ctx, deleting, revision);
   ctx.logger.info({ volumeId: id }, 'volume deleted');
   return volume;
 }
 
-/** Deletes a volume marked `deleting` from the backend, then from the catalog. */
-export async function finishDelete(ctx: CoreContext, volume: Volume): Promise<void> {
+/**
+ * Deletes a volume marked `deleting` from the backend, then from the catalog. The removal is
+ * deferred (D90): the `deleting` mark is durable and the backend volume is gone, so a power loss
+ * that undoes the removal leaves an intent the start-up reconcile finishes.
+ */
+export async function finishDelete(ctx: CoreContext, volume: Volume, revision?: number): Promise<void> {
   const { driver, ledger } = serviceOf(ctx, volume.service);
   const pool = ledger.pool(volume.pool);
   try {
@@ -101,10 +109,21 @@ export async function finishDelete(ctx: CoreContext, volume: Volume): Promise<vo
   } catch (e) {
     throw backendError(`deleting volume ${volume.id}`, e);
   }
-  const current = await loadVolume(ctx, volume.id);
+  // `revision` is the mark's, when the caller wrote it; the compare catches any change since.
+  const current = revision === undefined ? await loadVolume(ctx, volume.id) : { revision };
   if (!current) return;
-  await ledger.submit(() => ({
-    compares: [{ key: keys.volume(volume.id), revision: current.revision }],
+  try {
+    await removeRecord(ledger, volume, current.revision, pool);
+  } catch (e) {
+    if (!(e instanceof StaleWriteError)) throw e;
+    if (!(await loadVolume(ctx, volume.id))) return; // a concurrent delete finished it
+    throw new PollyError('IN_PROGRESS', `volume ${volume.id} changed while it was being deleted; retry`, { volumeId: volume.id });
+  }
+}
+
+function removeRecord(ledger: ServiceLedger, volume: Volume, revision: number, pool: PoolState | undefined): Promise<void> {
+  return ledger.submit(() => ({
+    compares: [{ key: keys.volume(volume.id), revision }],
     ops: [
       { type: 'delete', key: keys.volume(volume.id) },
       { type: 'delete', key: keys.volumeName(volume.service, volume.name) },
@@ -112,6 +131,7 @@ export async function finishDelete(ctx: CoreContext, volume: Volume): Promise<vo
     pools: pool ? [{ pool, delta: { provisionedBytes: -volume.sizeBytes, volumes: -1 } }] : [],
     service: { volumes: -1, bytes: -volume.sizeBytes },
     result: () => undefined,
+    durability: 'deferred',
   }));
 }
 

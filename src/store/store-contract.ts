@@ -310,9 +310,20 @@ export function storeContract(name: string, open: () => Promise<Store>, cleanup?
         { compares: [], ops: [{ type: 'put', key: `${p}a`, value: 1 }, { type: 'delete', key: `${p}a` }] },
         { compares: [{ key: `${p}a`, revision: -1 }], ops: [] },
         { compares: [], ops: [{ type: 'rename', key: `${p}a` } as unknown as TxnOp] },
+        { compares: [], ops: [{ type: 'put', key: `${p}a`, value: 1 }], durability: 'lazy' as never },
       ];
       for (const request of bad) await rejectsWith(store.txn(request), 'INVALID_ARGUMENT');
       assert.equal(await store.count(p), 0);
+    });
+
+    it('a deferred write is visible at once, revisioned and ordered like any other', async () => {
+      const p = space();
+      const a = await store.txn({ compares: [{ key: `${p}k`, revision: 0 }], ops: [{ type: 'put', key: `${p}k`, value: 'intent' }], durability: 'deferred' });
+      assert.equal(a.ok, true);
+      assert.deepEqual(await store.get(`${p}k`), { key: `${p}k`, value: 'intent', revision: a.revision });
+      const b = await store.txn({ compares: [{ key: `${p}k`, revision: a.revision }], ops: [{ type: 'put', key: `${p}k`, value: 'done' }] });
+      assert.equal(b.revision, a.revision + 1);
+      assert.equal((await store.get(`${p}k`))?.value, 'done');
     });
 
     it('is ready while open', async () => {

@@ -16,6 +16,7 @@ export type PreparedOp =
 export interface PreparedTxn {
   readonly compares: readonly { readonly key: string; readonly revision: number }[];
   readonly ops: readonly PreparedOp[];
+  readonly deferred: boolean;
 }
 
 // In a `u` regex a paired surrogate is one code point, so this matches lone surrogates only;
@@ -66,7 +67,9 @@ export function prepareTxn(request: TxnRequest): PreparedTxn {
     return { type: 'put', key, json: serialise(op.value, `txn.ops[${i}].value`) };
   });
 
-  return { compares, ops };
+  const durability = request.durability ?? 'durable';
+  if (durability !== 'durable' && durability !== 'deferred') throw invalid('txn.durability', 'must be "durable" or "deferred"');
+  return { compares, ops, deferred: durability === 'deferred' };
 }
 
 function serialise(value: unknown, field: string): string {

@@ -105,7 +105,6 @@ export function controllerService(deps: CsiDeps): Record<string, Handler> {
       const id = requireString('volume_id', req.volume_id);
       checkMaps(req, ['secrets']);
       await once([`volume:${id}`], 'DeleteVolume', async () => {
-        if (!(await findVolume(id))) return; // gone already: OK
         try {
           await polly.deleteVolume(caller, id);
         } catch (e) {

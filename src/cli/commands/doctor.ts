@@ -36,6 +36,10 @@ export function summarise(d: DoctorReport): string[] {
     finding(lines, 'attachments to nodes without an agent', x.withoutAgent);
     finding(lines, 'volumes released on nodes (mounted, not attached)', x.released);
     finding(lines, 'volumes mounted again (attached, not mounted)', x.remounted);
+    finding(lines, 'intents on node pools finished', x.intents?.finished ?? []);
+    finding(lines, 'intents on node pools rolled back', x.intents?.rolledBack ?? []);
+    finding(lines, 'deletes on node pools finished', x.intents?.deleted ?? []);
+    finding(lines, 'intents waiting for their node\'s agent', x.waiting ?? []);
     finding(lines, 'errors', x.errors);
   } else lines.push('no node pass yet');
   if (lines.every((l) => !l.startsWith('  '))) lines.push('nothing to repair');

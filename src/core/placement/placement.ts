@@ -1,3 +1,4 @@
+import { TOPOLOGY_REASON } from './filters/topology-filter.js';
 import { PollyError } from '../errors.js';
 import type { PlacementRegistry } from './registry.js';
 import { REQUIRED_FILTERS } from './registry.js';
@@ -145,5 +146,12 @@ export function noPoolFits(request: PlacementRequest, verdicts: readonly PoolVer
   const shown = verdicts.slice(0, 10).map((v) => `pool ${v.pool}: ${v.reason}`);
   const more = verdicts.length > 10 ? `; and ${verdicts.length - 10} more pools` : '';
   const summary = verdicts.length === 0 ? `service ${request.service} has no pools` : `${shown.join('; ')}${more}`;
+  const pinned = verdicts.filter((v) => request.pools?.includes(v.pool));
+  if (pinned.length > 0) {
+    // A clone or restore is made where its source is: say so first, it is what the caller can change.
+    const why = pinned.map((v) => `pool ${v.pool} ${v.reason}`).join('; ');
+    const misplaced = pinned.every((v) => TOPOLOGY_REASON.test(v.reason));
+    return new PollyError(misplaced ? 'FAILED_PRECONDITION' : 'INSUFFICIENT_CAPACITY', `a volume made from a snapshot or volume is made in its source's pool, which cannot hold this one: ${why}${misplaced ? '; Polly does not copy volumes between pools or nodes (create it where its source is)' : ''}`, { pools: verdicts });
+  }
   return new PollyError('INSUFFICIENT_CAPACITY', `no pool can hold the volume: ${summary}`, { pools: verdicts });
 }

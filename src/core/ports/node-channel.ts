@@ -7,7 +7,9 @@
 export interface NodeOperation {
   readonly opId: string;
   readonly nodeId: string;
-  readonly kind: 'attach' | 'detach' | 'stage' | 'unstage' | 'publish' | 'unpublish' | 'create' | 'delete' | 'capacity' | 'list' | 'inventory';
+  readonly kind:
+    | 'attach' | 'detach' | 'stage' | 'unstage' | 'publish' | 'unpublish' | 'create' | 'delete' | 'capacity' | 'list' | 'inventory'
+    | 'snapshot' | 'deleteSnapshot' | 'expand';
   readonly volumeId: string;
   readonly args: Readonly<Record<string, unknown>>;
 }

@@ -76,6 +76,11 @@ export interface StorageDriver {
   readonly node: NodeSideDriver;
   /** The pool names this driver instance serves. */
   pools(): readonly string[];
+  /**
+   * What the driver can do on one pool, when that differs from `capabilities` (a pool a node
+   * contributes is served by that node's driver). Optional: `capabilities` holds for every pool.
+   */
+  capabilitiesOf?(pool: string): DriverCapabilities | undefined;
   capacity(pool: string, options?: OperationOptions): Promise<PoolCapacity>;
   create(request: CreateVolumeRequest, options?: OperationOptions): Promise<BackendVolume>;
   delete(ref: BackendRef, options?: OperationOptions): Promise<void>;

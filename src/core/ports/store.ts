@@ -44,6 +44,14 @@ export type TxnOp =
 export interface TxnRequest {
   readonly compares: readonly TxnCompare[];
   readonly ops: readonly TxnOp[];
+  /**
+   * `durable` (the default): on disk when the promise settles. `deferred`: visible at once and
+   * kept if the process dies, but a power loss or OS crash may undo it until the next durable
+   * write has committed — writes are ordered, so a durable write makes every earlier one durable
+   * too. For intents whose loss the reconciler can tell apart (docs/decisions.md D90). A store
+   * whose every write is durable may ignore it.
+   */
+  readonly durability?: 'durable' | 'deferred';
 }
 
 export interface TxnResult {

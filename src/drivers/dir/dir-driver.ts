@@ -27,7 +27,6 @@ import { isVanished, withSafeDir } from './safe-dir.js';
 import { scanTree, type TreeScan } from './scan-tree.js';
 import { layoutPaths, type EntryLayout, type EntryPool } from '../common/entry-pool-driver.js';
 import { OperationRunner } from '../common/operation-runner.js';
-import { syncDirectory } from '../common/write-file-atomic.js';
 
 export { checkPoolRootsDisjoint } from './check-pool-roots-disjoint.js';
 
@@ -566,7 +565,7 @@ export class DirDriver implements StorageDriver {
         this.stagingInUse.add(trash);
         try {
           await rename(entry, trash);
-          await syncDirectory(kind === 'volume' ? layout.volumes : layout.snapshots);
+          await this.directorySync.sync(kind === 'volume' ? layout.volumes : layout.snapshots);
           await removeMetadata(metadataFile);
           await removeTree(trash);
         } finally {

@@ -1,4 +1,4 @@
-import { rm, writeFile } from 'node:fs/promises';
+import { unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { FileAttrs } from './copy-tree.js';
 import { readJsonMetadata } from '../common/json-metadata.js';
@@ -41,7 +41,11 @@ export async function writeMetadataUnsynced(file: string, metadata: DirMetadata)
 }
 
 export async function removeMetadata(file: string): Promise<void> {
-  await rm(file, { force: true });
+  try {
+    await unlink(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
 }
 
 function isMetadata(value: unknown): value is DirMetadata {

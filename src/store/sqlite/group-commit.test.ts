@@ -58,4 +58,25 @@ describe('GroupCommit', () => {
     assert.equal(db.prepare('SELECT count(*) FROM kv').pluck().get(), 1);
     db.close();
   });
+
+  it('commits a batch of deferred writes with synchronous=NORMAL and any batch with a durable write with FULL', async () => {
+    const { db, group } = setup();
+    const insert = db.prepare('INSERT INTO kv (key, value, revision) VALUES (?, ?, ?)');
+    // What SQLite will do at COMMIT is the connection's setting while the batch runs.
+    const probe = (key: string, deferred: boolean): WriteJob<number> => ({
+      deferred,
+      apply(current) {
+        insert.run(key, '1', current + 1);
+        return { commit: true, result: Number(db.pragma('synchronous', { simple: true })) };
+      },
+    });
+    const NORMAL = 1;
+    const FULL = 2;
+    assert.deepEqual(await Promise.all([group.submit(probe('a', true)), group.submit(probe('b', true))]), [NORMAL, NORMAL]);
+    assert.deepEqual(await Promise.all([group.submit(probe('c', true)), group.submit(probe('d', false))]), [FULL, FULL]);
+    assert.equal(await group.submit(probe('e', false)), FULL);
+    assert.equal(await group.submit(probe('f', true)), NORMAL);
+    assert.equal(db.prepare('SELECT count(*) FROM kv').pluck().get(), 6);
+    db.close();
+  });
 });

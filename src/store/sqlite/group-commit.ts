@@ -8,6 +8,8 @@ export interface WriteJob<R> {
    * `current + 1`. `commit: false` rolls the savepoint back.
    */
   apply(current: number): { readonly commit: boolean; readonly result: R };
+  /** May be lost to a power loss until a later durable commit (see TxnRequest.durability). */
+  readonly deferred?: boolean;
 }
 
 interface Pending {
@@ -20,11 +22,16 @@ interface Pending {
  * Group commit: writes submitted in the same tick run in ONE `BEGIN IMMEDIATE … COMMIT`, so they
  * share one fsync. Each write gets its own savepoint and revision; promises settle only after
  * COMMIT returned. If the transaction as a whole fails, every write of the batch is rejected.
+ *
+ * A batch of deferred writes only commits with synchronous=NORMAL: in WAL mode the frames are
+ * written (a process crash keeps them) but not synced; the next batch with a durable write
+ * commits with FULL, whose WAL sync covers every earlier frame too.
  */
 export class GroupCommit {
   private queue: Pending[] = [];
   private scheduled: NodeJS.Immediate | undefined;
   private readonly sql;
+  private synchronous: 'FULL' | 'NORMAL' = 'FULL';
 
   constructor(
     private readonly db: Database,
@@ -59,6 +66,7 @@ export class GroupCommit {
 
     const settle: (() => void)[] = [];
     try {
+      this.setSynchronous(batch.every((p) => p.job.deferred === true) ? 'NORMAL' : 'FULL');
       this.sql.begin.run();
       const start = this.sql.readRevision.get() as number;
       let revision = start;
@@ -87,6 +95,13 @@ export class GroupCommit {
       return;
     }
     for (const s of settle) s();
+  }
+
+  /** Durability of the next commit; SQLite reads the setting when it commits. */
+  private setSynchronous(mode: 'FULL' | 'NORMAL'): void {
+    if (mode === this.synchronous) return;
+    this.db.pragma(`synchronous = ${mode}`);
+    this.synchronous = mode;
   }
 
   private abort(): void {

@@ -35,7 +35,7 @@ export class WriteJobs {
   }
 
   jobFor(request: WriteRequest): WriteJob<TxnResult | number> {
-    if (request.kind === 'txn') return { apply: (current) => this.applyTxn(request.txn, current) };
+    if (request.kind === 'txn') return { apply: (current) => this.applyTxn(request.txn, current), deferred: request.txn.deferred };
     const range = keyRange(request.prefix);
     const erase = this.db.prepare(`DELETE FROM kv WHERE ${range.where}`);
     return {

@@ -1,5 +1,8 @@
 import type { FilterPlugin } from '../types.js';
 
+/** Matches the reasons this filter gives (a pool in the wrong place, not a full one). */
+export const TOPOLOGY_REASON = /^is (in zone|on node) /;
+
 /** Zone and node constraints (CSI accessibility requirements land here too). */
 export const topologyFilter: FilterPlugin = {
   name: 'topology',
