@@ -200,7 +200,8 @@ describe('agents', LONG, () => {
     process.kill(a.pid, 'SIGSTOP');
     try {
       await waitFor('node-a fenced', async () => ((await call(c, 'GET', '/v1/nodes/node-a')).body.state === 'fenced' ? true : undefined));
-      assert.equal((await attach(c, id, 'node-b')).status, 200);
+      // The fence marks the node first and revokes its attachments next (D73): retry until then.
+      await waitFor('the volume to attach on node-b', async () => ((await attach(c, id, 'node-b')).status === 200 ? true : undefined), 20_000, 100);
     } finally {
       process.kill(a.pid, 'SIGCONT');
     }
