@@ -25,6 +25,9 @@ import { buildLibstorageApi } from './api/libstorage/libstorage-api.js';
 import { buildOsbApi, osbPlugin } from './api/osb/osb-api.js';
 import { toOsbError } from './api/osb/error-map.js';
 import { buildDockerPlugin } from './api/docker/docker-plugin.js';
+import { DockerNodeCalls } from './api/docker/docker-node-calls.js';
+import { buildDockerRelay } from './api/docker/docker-relay.js';
+import { FenceGuardLink } from './agent/fence-guard.js';
 import type { FastifyInstance } from 'fastify';
 import { existsSync, lstatSync, unlinkSync } from 'node:fs';
 import type { Logger } from 'pino';
@@ -73,7 +76,7 @@ export async function startServer(opts: ServerStartOptions): Promise<void> {
   const registry = createDriverRegistry();
   const drivers = new Map<string, StorageDriver>(config.services.map((s) => [s.name, createDriver(registry, s)]));
   const channel = new ChannelServer({
-    tokens: config.nodes.tokens.map((t) => t.token), openLoopback: config.auth.tokens.length === 0, services: () => config.services, logger,
+    tokens: config.nodes.tokens, openLoopback: config.auth.tokens.length === 0, services: () => config.services, logger,
   });
   // One of several replicas (etcd): named, so its intents name it (D48).
   const replica = config.store.type === 'etcd' ? `${config.server.nodeId}/${process.pid}/${Math.random().toString(36).slice(2, 8)}` : undefined;
@@ -85,6 +88,11 @@ export async function startServer(opts: ServerStartOptions): Promise<void> {
     nodeChannel: channel, nodes: { leaseMs: config.nodes.leaseMs, graceMs: config.nodes.graceMs, operationTimeoutMs: config.nodes.operationTimeoutMs },
   });
   channel.bind(polly.nodes);
+  if (config.docker.enabled) {
+    // The Docker plugin of nodes with their own agent: the agents relay their Docker's calls (D80).
+    const dockerNodes = new DockerNodeCalls({ polly, defaultService: config.docker.service, logger });
+    channel.serveCalls('docker', (nodeId, method, body) => dockerNodes.answer(nodeId, method, body));
+  }
   const leaseCheckMs = Math.max(100, Math.floor(config.nodes.leaseMs / 10));
   // The elected leader runs the background loops (D41); campaigning starts before the replica
   // serves, so it counts as alive before it writes anything. The start-up repairs below assume
@@ -203,21 +211,42 @@ export async function startAgent(opts: AgentStartOptions): Promise<void> {
     ...(opts.config !== undefined ? { config: opts.config } : {}), ...(opts.server !== undefined ? { server: opts.server } : {}),
     ...(opts.nodeId !== undefined ? { nodeId: opts.nodeId } : {}), ...(opts.labels !== undefined ? { labels: opts.labels } : {}),
     ...(opts.mountDir !== undefined ? { mountDir: opts.mountDir } : {}), ...(opts.logLevel !== undefined ? { logLevel: opts.logLevel } : {}),
+    ...(opts.dockerSocket !== undefined ? { dockerSocket: opts.dockerSocket } : {}),
   });
   const logger = pino({ level: config.logLevel, base: { node: config.nodeId, role: 'agent' } });
   mkdirSync(config.mountDir, { recursive: true, mode: 0o750 });
   const registry = createDriverRegistry();
+  // The fence guard outlives the agent and gives the node's volumes up at the lease deadline (D82);
+  // without it the agent self-fences (which a SIGKILL prevents).
+  const guard = config.fenceGuard ? new FenceGuardLink(config.mountDir, logger) : undefined;
+  guard?.start();
   const runtime = new AgentRuntime({
     nodeId: config.nodeId, labels: config.labels, pools: config.pools, devices: config.devices, mountDir: config.mountDir,
-    version: VERSION, inProcess: false, selfFence: true, makeDriver: (spec) => createDriver(registry, spec), logger,
+    version: VERSION, inProcess: false, selfFence: guard === undefined, makeDriver: (spec) => createDriver(registry, spec), logger,
+    ...(guard ? { onLease: (deadline: number) => guard.lease(deadline) } : {}),
   });
   const agent = new WsAgent(runtime, { server: config.server, ...(config.token !== undefined ? { token: config.token } : {}), logger });
   agent.start();
   logger.info({ server: config.server, mountDir: config.mountDir, pools: config.pools.map((p) => `${p.service}/${p.name}`), config: config.source }, 'polly agent started');
+  let plugin: FastifyInstance | undefined;
+  if (config.docker) {
+    // This node's Docker volume plugin: its calls are relayed to the server over the channel (D80).
+    const { socket, specFile } = config.docker;
+    plugin = await buildDockerRelay({
+      forward: (method, body) => runtime.call('docker', method, body), logger,
+      ...(specFile ? { onClose: () => rmSync(specFile, { force: true }) } : {}),
+    });
+    await listenOn(plugin, { kind: 'unix', path: socket });
+    if (specFile) {
+      mkdirSync(dirname(specFile), { recursive: true, mode: 0o755 });
+      writeFileSync(specFile, `unix://${socket}\n`, { mode: 0o644 });
+    }
+    logger.info({ socket, ...(specFile ? { specFile } : {}) }, 'docker plugin listening');
+  }
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       logger.info({ signal }, 'agent stopping (mounts stay; the next start reconciles them)');
-      void agent.stop().finally(resolve);
+      void Promise.resolve(plugin?.close()).then(() => agent.stop()).finally(resolve);
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));

@@ -142,7 +142,9 @@ describe('agents', LONG, () => {
 
   it('fails a volume over after a SIGKILL, never held by two nodes; the killed agent releases it when it returns', async () => {
     const c = await cluster({ lease: '2s', grace: '1s' });
-    const a = agent(c, 'node-a');
+    // Without its fence guard (D82; test/hello-polly.test.ts shows the guard), so the mount the
+    // SIGKILL leaves behind is there for the returning agent to release (D75).
+    const a = agent(c, 'node-a', { config: { fenceGuard: false } });
     agent(c, 'node-b');
     await nodeReady(c.server, 'node-a', ADMIN);
     await nodeReady(c.server, 'node-b', ADMIN);
@@ -178,7 +180,7 @@ describe('agents', LONG, () => {
 
     // The killed agent's mount is still in the kernel; when it returns it releases it before it is ready.
     assert.ok(await findmnt(onA), 'SIGKILL leaves the mount behind');
-    const back = agent(c, 'node-a');
+    const back = agent(c, 'node-a', { config: { fenceGuard: false } });
     await nodeReady(c.server, 'node-a', ADMIN);
     assert.equal(await findmnt(onA), undefined, 'the returning agent unmounted what it was fenced from');
     assert.ok(await findmnt(join(c.root, 'mounts-node-b', id)), 'node-b still has it');
@@ -198,7 +200,8 @@ describe('agents', LONG, () => {
     process.kill(a.pid, 'SIGSTOP');
     try {
       await waitFor('node-a fenced', async () => ((await call(c, 'GET', '/v1/nodes/node-a')).body.state === 'fenced' ? true : undefined));
-      assert.equal((await attach(c, id, 'node-b')).status, 200);
+      // The fence marks the node first and revokes its attachments next (D73): retry until then.
+      await waitFor('the volume to attach on node-b', async () => ((await attach(c, id, 'node-b')).status === 200 ? true : undefined), 20_000, 100);
     } finally {
       process.kill(a.pid, 'SIGCONT');
     }

@@ -2,8 +2,12 @@ import type { NodePool, ServiceSpec } from '../core/model.js';
 import type { AgentHello } from '../core/nodes.js';
 import type { Logger } from '../core/ports/logger.js';
 import type { StorageDriver } from '../core/ports/storage-driver.js';
+import { ErrorCodes, PollyError, type ErrorCode } from '../core/errors.js';
 import { NodeExecutor } from './node-executor.js';
-import type { AgentMessage, ServerMessage } from './protocol.js';
+import type { AgentMessage, CallAnswer, ServerMessage } from './protocol.js';
+
+/** How long a relayed front-door call waits for the server's answer (a Mount includes the node's attach). */
+const CALL_TIMEOUT_MS = 180_000;
 
 /** A pool this agent contributes: the server's view plus the driver settings only the node knows. */
 export interface LocalPool extends NodePool {
@@ -22,8 +26,13 @@ export interface AgentOptions {
   /** Builds a driver for a service (the composition root passes the driver registry). */
   readonly makeDriver: (spec: ServiceSpec) => StorageDriver;
   readonly logger: Logger;
-  /** Unmount everything when the lease cannot be renewed (off for the in-process agent). */
+  /** Unmount everything when the lease cannot be renewed (off for the in-process agent, and when a fence guard does it). */
   readonly selfFence: boolean;
+  /**
+   * Told the self-fence deadline (epoch ms: lease + grace/2 after the last acknowledged
+   * heartbeat) whenever it moves: the fence guard's input (D82).
+   */
+  readonly onLease?: (deadline: number) => void;
 }
 
 export type Send = (message: AgentMessage) => void;
@@ -49,6 +58,9 @@ export class AgentRuntime {
   private lease = { leaseMs: 10_000, graceMs: 5_000 };
   private fenceTimer: NodeJS.Timeout | undefined;
   private fencing: Promise<void> | undefined;
+  private callSeq = 0;
+  private readonly calls = new Map<number, { resolve: (a: CallAnswer) => void; timer: NodeJS.Timeout }>();
+  private registered = false;
   state = 'disconnected';
 
   constructor(private readonly options: AgentOptions) {
@@ -77,7 +89,13 @@ export class AgentRuntime {
   /** The connection closed. */
   disconnected(): void {
     this.send = undefined;
+    this.registered = false;
     this.state = 'disconnected';
+    for (const [id, c] of this.calls) {
+      clearTimeout(c.timer);
+      c.resolve({ ok: false, code: 'UNAVAILABLE', message: 'the connection to the server was lost during the call; retry' });
+      this.calls.delete(id);
+    }
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.heartbeat = undefined;
   }
@@ -87,8 +105,10 @@ export class AgentRuntime {
     if (!send) return;
     switch (message.t) {
       case 'welcome': {
+        this.registered = true;
         this.lease = { leaseMs: message.leaseMs, graceMs: message.graceMs };
         this.lastAckAt = Date.now();
+        this.leaseMoved();
         await this.buildDrivers(message.services);
         if (this.fencing) await this.fencing;
         await this.executor.idle(); // operations of the lost connection finish first
@@ -104,6 +124,7 @@ export class AgentRuntime {
         const at = this.sentAt.get(message.seq);
         if (at !== undefined) this.lastAckAt = Math.max(this.lastAckAt, at);
         for (const s of this.sentAt.keys()) if (s <= message.seq) this.sentAt.delete(s);
+        this.leaseMoved();
         return;
       }
       case 'state':
@@ -116,10 +137,42 @@ export class AgentRuntime {
         this.send?.({ t: 'result', result });
         return;
       }
+      case 'answer': {
+        const c = this.calls.get(message.id);
+        if (!c) return;
+        clearTimeout(c.timer);
+        this.calls.delete(message.id);
+        c.resolve(message.answer);
+        return;
+      }
       case 'error':
         this.options.logger.warn({ code: message.code }, `server: ${message.message}`);
         return;
     }
+  }
+
+  /**
+   * Relays a call of a front door this agent serves (D80) to the server, which answers it for
+   * this node. Rejects with UNAVAILABLE when the server cannot be asked now.
+   */
+  async call(door: string, method: string, body: Readonly<Record<string, unknown>>): Promise<{ status: number; body: unknown }> {
+    const send = this.send;
+    if (!send || !this.registered) throw new PollyError('UNAVAILABLE', `node ${this.options.nodeId} is not connected to the Polly server; retry`, {}, { retryable: true });
+    const id = ++this.callSeq;
+    const answer = await new Promise<CallAnswer>((resolve) => {
+      const timer = setTimeout(() => {
+        this.calls.delete(id);
+        resolve({ ok: false, code: 'UNAVAILABLE', message: `the server did not answer ${method} within ${CALL_TIMEOUT_MS / 1000} s` });
+      }, CALL_TIMEOUT_MS);
+      timer.unref();
+      this.calls.set(id, { resolve, timer });
+      send({ t: 'call', id, door, method, body });
+    });
+    if (!answer.ok) {
+      const code: ErrorCode = (ErrorCodes as readonly string[]).includes(answer.code) ? (answer.code as ErrorCode) : 'UNAVAILABLE';
+      throw new PollyError(code, answer.message);
+    }
+    return { status: answer.status, body: answer.body };
   }
 
   private beat(): void {
@@ -128,9 +181,18 @@ export class AgentRuntime {
     this.send?.({ t: 'hb', seq });
   }
 
+  /** When this node gives up its volumes unless a later heartbeat is acknowledged. */
+  private selfFenceDeadline(): number {
+    return this.lastAckAt + this.lease.leaseMs + this.lease.graceMs / 2;
+  }
+
+  private leaseMoved(): void {
+    this.options.onLease?.(this.selfFenceDeadline());
+  }
+
   private checkSelfFence(): void {
     if (this.fencing || this.drivers.size === 0) return;
-    if (Date.now() - this.lastAckAt < this.lease.leaseMs + this.lease.graceMs / 2) return;
+    if (Date.now() < this.selfFenceDeadline()) return;
     this.fencing = (async () => {
       try {
         const released = await this.executor.releaseAll();

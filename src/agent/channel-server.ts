@@ -9,12 +9,18 @@ import type { Logger } from '../core/ports/logger.js';
 import type { NodeChannel, NodeOperation, NodeOperationResult } from '../core/ports/node-channel.js';
 import {
   CHANNEL_PATH, CLOSE_FENCED, CLOSE_REFUSED, CLOSE_REPLACED, MAX_MESSAGE_BYTES, parseAgentMessage,
-  type AgentMessage, type ServerMessage,
+  type AgentMessage, type CallAnswer, type ServerMessage,
 } from './protocol.js';
 
+/** Answers a front-door call relayed by the agent of `nodeId` (the node its connection registered). */
+export type CallHandler = (nodeId: string, method: string, body: Readonly<Record<string, unknown>>) => Promise<{ status: number; body: unknown }>;
+
 export interface ChannelServerOptions {
-  /** Node tokens; with none, only agents connecting from loopback are accepted (and only when `openLoopback`). */
-  readonly tokens: readonly string[];
+  /**
+   * Node tokens; with none, only agents connecting from loopback are accepted (and only when
+   * `openLoopback`). A token with `nodes` may register only those node ids (D81).
+   */
+  readonly tokens: readonly { readonly token: string; readonly nodes?: readonly string[] }[];
   readonly openLoopback: boolean;
   readonly services: () => readonly ServiceSpec[];
   readonly logger: Logger;
@@ -33,6 +39,8 @@ export interface Session {
   close(code: number, reason: string): void;
   nodeId?: string;
   ready: boolean;
+  /** The node ids its token may register as (undefined: any). */
+  mayBe?: readonly string[];
 }
 
 /**
@@ -47,15 +55,21 @@ export class ChannelServer implements NodeChannel {
   private readonly sessions = new Map<string, Session>();
   private readonly pending = new Map<string, Pending>();
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
-  private readonly tokens: Buffer[];
+  private readonly tokens: { readonly secret: Buffer; readonly nodes?: readonly string[] }[];
+  private readonly doors = new Map<string, CallHandler>();
 
   constructor(private readonly options: ChannelServerOptions) {
-    this.tokens = options.tokens.map((t) => Buffer.from(t));
+    this.tokens = options.tokens.map((t) => ({ secret: Buffer.from(t.token), ...(t.nodes === undefined ? {} : { nodes: t.nodes }) }));
   }
 
   /** Late binding: core's node service is built with this channel. */
   bind(nodes: NodeService): void {
     this.nodes = nodes;
+  }
+
+  /** Serves the calls agents relay for a front door (e.g. `docker`, D80). */
+  serveCalls(door: string, handler: CallHandler): void {
+    this.doors.set(door, handler);
   }
 
   connectedNodes(): readonly string[] {
@@ -92,33 +106,37 @@ export class ChannelServer implements NodeChannel {
         socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
         return;
       }
-      const refusal = this.authenticate(req);
-      if (refusal !== undefined) {
-        this.options.logger.warn({ remote: req.socket.remoteAddress }, `node channel refused: ${refusal}`);
-        socket.end(`HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(refusal)}\r\n\r\n${refusal}`);
+      const auth = this.authenticate(req);
+      if (typeof auth === 'string') {
+        this.options.logger.warn({ remote: req.socket.remoteAddress }, `node channel refused: ${auth}`);
+        socket.end(`HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(auth)}\r\n\r\n${auth}`);
         return;
       }
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.serveSocket(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`));
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.serveSocket(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`, auth.nodes));
     });
   }
 
-  private authenticate(req: IncomingMessage): string | undefined {
+  /** The refusal, or the node ids the caller's token may register as. */
+  private authenticate(req: IncomingMessage): string | { nodes?: readonly string[] } {
     const header = req.headers.authorization;
     const m = typeof header === 'string' ? /^Bearer\s+(\S+)$/i.exec(header) : null;
     if (this.tokens.length === 0) {
       const addr = req.socket.remoteAddress ?? '';
       const loopback = addr === '::1' || addr.startsWith('127.') || addr.startsWith('::ffff:127.');
-      return this.options.openLoopback && loopback ? undefined : 'no node tokens are configured (nodes.tokens); only loopback agents of an open server may connect';
+      return this.options.openLoopback && loopback ? {} : 'no node tokens are configured (nodes.tokens); only loopback agents of an open server may connect';
     }
     if (!m) return 'send "Authorization: Bearer <node token>"';
     const given = Buffer.from(m[1]!);
-    return this.tokens.some((t) => t.length === given.length && timingSafeEqual(t, given)) ? undefined : 'the node token is not valid';
+    const found = this.tokens.find((t) => t.secret.length === given.length && timingSafeEqual(t.secret, given));
+    if (!found) return 'the node token is not valid';
+    return found.nodes === undefined ? {} : { nodes: found.nodes };
   }
 
-  private serveSocket(ws: WebSocket, remote: string): void {
+  private serveSocket(ws: WebSocket, remote: string, mayBe: readonly string[] | undefined): void {
     const session: Session = {
       remote,
       ready: false,
+      ...(mayBe === undefined ? {} : { mayBe }),
       send: (m) => {
         if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(m));
       },
@@ -156,6 +174,9 @@ export class ChannelServer implements NodeChannel {
         case 'hello': {
           if (session.nodeId !== undefined) throw new PollyError('FAILED_PRECONDITION', 'hello was already sent on this connection');
           const inProcess = session.remote === 'in-process';
+          if (session.mayBe !== undefined && !session.mayBe.includes(String(msg.hello.nodeId))) {
+            throw new PollyError('FORBIDDEN', `this node token may register only as ${session.mayBe.join(', ')}, not as node ${String(msg.hello.nodeId).slice(0, 128)}`);
+          }
           const taken = this.sessions.get(String(msg.hello.nodeId));
           if (taken?.remote === 'in-process' && !inProcess) {
             throw new PollyError('ALREADY_EXISTS', `node id ${String(msg.hello.nodeId)} is the server's own node (server.nodeId); give this agent another --node-id`);
@@ -189,6 +210,14 @@ export class ChannelServer implements NodeChannel {
         }
         case 'ack':
           return;
+        case 'call': {
+          if (session.nodeId === undefined || this.sessions.get(session.nodeId) !== session) {
+            session.send({ t: 'answer', id: msg.id, answer: { ok: false, code: 'UNAVAILABLE', message: 'the node is not registered on this connection (yet); retry' } });
+            return;
+          }
+          void this.answerCall(session, session.nodeId, msg);
+          return;
+        }
         case 'result': {
           const p = this.pending.get(msg.result.opId);
           if (!p || p.op.nodeId !== session.nodeId) return;
@@ -204,6 +233,26 @@ export class ChannelServer implements NodeChannel {
       session.send({ t: 'error', code: err.code, message: err.message });
       if (msg.t === 'hello') session.close(CLOSE_REFUSED, err.message);
     }
+  }
+
+  /**
+   * A relayed front-door call, answered for the node this connection registered as: the node id
+   * comes from the channel, never from the call, so one node's agent cannot act for another.
+   */
+  private async answerCall(session: Session, nodeId: string, msg: Extract<AgentMessage, { t: 'call' }>): Promise<void> {
+    const handler = this.doors.get(msg.door);
+    let answer: CallAnswer;
+    if (!handler) {
+      answer = { ok: false, code: 'UNSUPPORTED', message: `this server does not serve ${msg.door} calls for its nodes` };
+    } else {
+      try {
+        answer = { ok: true, ...(await handler(nodeId, msg.method, msg.body)) };
+      } catch (e) {
+        const err = asPollyError(e);
+        answer = { ok: false, code: err.code, message: err.message };
+      }
+    }
+    session.send({ t: 'answer', id: msg.id, answer });
   }
 
   /** Start-up reconciliation of an agent, retried while the connection lasts. */

@@ -275,4 +275,20 @@ describe('node channel', () => {
     const after = (await w.polly.listEvents(ADMIN)).items;
     assert.ok(after.length < before && after.every((e) => e.at >= w.clock.t - 7 * 24 * 3600_000), `${before} → ${after.length}`);
   });
+
+  it('relays front-door calls for the node the connection registered; a door the server does not serve is UNSUPPORTED', async () => {
+    const a = await agent('a');
+    const seen: string[] = [];
+    w.channel.serveCalls('echo', async (nodeId, method, body) => {
+      seen.push(`${nodeId} ${method}`);
+      return { status: 200, body: { nodeId, method, body } };
+    });
+    // The node id comes from the channel: a body naming another node changes nothing.
+    const answer = await a.runtime.call('echo', 'Volume.Mount', { nodeId: 'b', Name: 'x' });
+    assert.deepEqual(answer, { status: 200, body: { nodeId: 'a', method: 'Volume.Mount', body: { nodeId: 'b', Name: 'x' } } });
+    assert.deepEqual(seen, ['a Volume.Mount']);
+    await assert.rejects(a.runtime.call('nope', 'X', {}), (e: { code: string; message: string }) => e.code === 'UNSUPPORTED' && /does not serve nope calls/.test(e.message));
+    a.unlink();
+    await assert.rejects(a.runtime.call('echo', 'X', {}), (e: { code: string }) => e.code === 'UNAVAILABLE');
+  });
 });

@@ -19,14 +19,26 @@ export type AgentMessage =
   | { readonly t: 'report'; readonly attached: readonly AgentVolume[] }
   | { readonly t: 'hb'; readonly seq: number }
   | { readonly t: 'ack'; readonly opId: string }
-  | { readonly t: 'result'; readonly result: NodeOperationResult };
+  | { readonly t: 'result'; readonly result: NodeOperationResult }
+  /** A call of a front door the agent serves on its node (D80), answered by the server for this node. */
+  | { readonly t: 'call'; readonly id: number; readonly door: string; readonly method: string; readonly body: Readonly<Record<string, unknown>> };
 
 export type ServerMessage =
   | { readonly t: 'welcome'; readonly services: readonly ServiceSpec[]; readonly leaseMs: number; readonly graceMs: number; readonly heartbeatMs: number }
   | { readonly t: 'state'; readonly state: NodeState; readonly message: string }
   | { readonly t: 'hbAck'; readonly seq: number; readonly state: NodeState }
   | { readonly t: 'op'; readonly op: NodeOperation }
-  | { readonly t: 'error'; readonly code: string; readonly message: string };
+  | { readonly t: 'error'; readonly code: string; readonly message: string }
+  | { readonly t: 'answer'; readonly id: number; readonly answer: CallAnswer };
+
+/** The server's answer to a relayed call: the front door's status and body, or why it could not answer. */
+export type CallAnswer =
+  | { readonly ok: true; readonly status: number; readonly body: unknown }
+  | { readonly ok: false; readonly code: string; readonly message: string };
+
+/** Front-door calls an agent may relay, by door; the method names are the door's to check. */
+const CALL_DOOR = /^[a-z][a-z0-9-]{0,31}$/;
+const CALL_METHOD = /^[A-Za-z][A-Za-z0-9._-]{0,63}$/;
 
 const OP_ID = /^op-[0-9a-z]{26}$/;
 
@@ -49,6 +61,12 @@ export function parseAgentMessage(raw: string): AgentMessage | undefined {
       return Number.isSafeInteger(o['seq']) ? (o as AgentMessage) : undefined;
     case 'ack':
       return typeof o['opId'] === 'string' && OP_ID.test(o['opId']) ? (o as AgentMessage) : undefined;
+    case 'call': {
+      const b = o['body'];
+      const ok = Number.isSafeInteger(o['id']) && typeof o['door'] === 'string' && CALL_DOOR.test(o['door'])
+        && typeof o['method'] === 'string' && CALL_METHOD.test(o['method']) && typeof b === 'object' && b !== null && !Array.isArray(b);
+      return ok ? (o as AgentMessage) : undefined;
+    }
     case 'result': {
       const r = o['result'] as Record<string, unknown> | undefined;
       return r && typeof r['opId'] === 'string' && typeof r['ok'] === 'boolean' ? (o as AgentMessage) : undefined;

@@ -16,6 +16,7 @@ export interface AgentStartOptions {
   nodeId?: string;
   labels?: string[];
   mountDir?: string;
+  dockerSocket?: string;
   logLevel?: string;
 }
 

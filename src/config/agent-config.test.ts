@@ -59,6 +59,30 @@ describe('agent configuration', () => {
     assert.deepEqual(paths.sort(), ['--label', 'colour', 'nodeId', 'pools[0].path', 'pools[0].size', 'server', 'token'].sort(), found.join('\n'));
     assert.deepEqual(problems(() => loadAgentConfig({ server: 'ftp://x', nodeId: 'n' }, {})), ['server: "ftp://x": accepted: http://host:port or https://host:port']);
   });
+
+  test('the Docker plugin socket (flag over file) and the fence guard (on unless turned off)', () => {
+    const base = { server: 'http://polly:7978', nodeId: 'n1' };
+    const plain = loadAgentConfig(base, {});
+    assert.equal(plain.docker, undefined, 'no plugin unless asked');
+    assert.equal(plain.fenceGuard, true);
+    const file = box.write('docker.yml', yaml(`
+      docker: { socket: /run/docker/plugins/from-file.sock, specFile: /etc/docker/plugins/polly.spec }
+      fenceGuard: false
+    `));
+    const c = loadAgentConfig({ ...base, config: file, dockerSocket: 'plugins/polly.sock' }, {}, '/run/docker');
+    assert.deepEqual(c.docker, { socket: '/run/docker/plugins/polly.sock', specFile: '/etc/docker/plugins/polly.spec' });
+    assert.equal(c.fenceGuard, false);
+    const bad = box.write('docker-bad.yml', yaml(`
+      docker: { specFile: /etc/docker/plugins/polly.spec, port: 1 }
+      fenceGuard: sometimes
+    `));
+    assert.deepEqual(problems(() => loadAgentConfig({ ...base, config: bad }, {})).sort(), [
+      'docker.port: unknown key; accepted: socket, specFile',
+      'docker.specFile: is set but docker.socket is not (a spec file announces the socket)',
+      'fenceGuard: accepted: true or false',
+    ]);
+    assert.match(problems(() => loadAgentConfig({ ...base, dockerSocket: `/${'s'.repeat(120)}.sock` }, {}))[0]!, /^docker\.socket: .* longer than a unix socket path/);
+  });
 });
 
 describe('server configuration: nodes', () => {
@@ -72,6 +96,11 @@ describe('server configuration: nodes', () => {
         tokens: [{ name: rack1, token: node-token-0123456789 }]
     `));
     assert.deepEqual(box.load({ configFile: file }).nodes, { leaseMs: 3_000, graceMs: 0, operationTimeoutMs: 120_000, tokens: [{ name: 'rack1', token: 'node-token-0123456789' }] });
+    const bound = box.write('nodes-bound.yml', yaml(`
+      nodes: { tokens: [{ name: n0, token: node0-token-0123456789, nodes: [node0] }] }
+    `));
+    assert.deepEqual(box.load({ configFile: bound }).nodes.tokens, [{ name: 'n0', token: 'node0-token-0123456789', nodes: ['node0'] }], 'a token bound to its node ids (D81)');
+    assert.match(box.fail({ configFile: box.write('nodes-bound-bad.yml', 'nodes: { tokens: [{ name: n0, token: node0-token-0123456789, nodes: ["../x"] }] }\n') }).message, /nodes\.tokens\[0\]\.nodes/);
   });
 
   test('a too short lease, a misspelt key and a node token that is also an API token are refused', () => {

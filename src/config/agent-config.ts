@@ -20,6 +20,17 @@ export interface AgentConfig {
   readonly devices: readonly string[];
   readonly pools: readonly LocalPool[];
   readonly logLevel: LogLevel;
+  /** The Docker volume plugin of this node (D80): served when `socket` is set. */
+  readonly docker?: AgentDockerConfig;
+  /** Run a fence guard process beside the agent (D82; default true). */
+  readonly fenceGuard: boolean;
+}
+
+export interface AgentDockerConfig {
+  /** Absolute path of the plugin's unix socket (Docker finds `/run/docker/plugins/<name>.sock`). */
+  readonly socket: string;
+  /** Optional spec file announcing the socket (`unix://<socket>`), e.g. `/etc/docker/plugins/polly.spec`. */
+  readonly specFile?: string;
 }
 
 export interface AgentFlags {
@@ -28,10 +39,14 @@ export interface AgentFlags {
   readonly nodeId?: string;
   readonly labels?: readonly string[];
   readonly mountDir?: string;
+  readonly dockerSocket?: string;
   readonly logLevel?: string;
 }
 
-const TOP_KEYS = ['server', 'nodeId', 'token', 'labels', 'mountDir', 'devices', 'pools', 'log'];
+const TOP_KEYS = ['server', 'nodeId', 'token', 'labels', 'mountDir', 'devices', 'pools', 'log', 'docker', 'fenceGuard'];
+const DOCKER_KEYS = ['socket', 'specFile'];
+/** A unix socket path must fit in sockaddr_un (108 bytes on Linux, with room to spare). */
+const MAX_SOCKET_PATH = 100;
 const POOL_KEYS = ['service', 'name', 'path', 'capacity', 'types', 'labels', 'zone'];
 
 /** Reads flags, POLLY_NODE_TOKEN and the optional file into a checked agent configuration. */
@@ -101,11 +116,41 @@ export function loadAgentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = proc
     });
   });
 
+  const docker = dockerConfig(flags, doc['docker'], cwd, add);
+  const fenceGuard = doc['fenceGuard'] ?? true;
+  if (typeof fenceGuard !== 'boolean') add('fenceGuard', 'accepted: true or false');
+
   const level = flags.logLevel ?? ((doc['log'] as { level?: string } | undefined)?.level) ?? 'info';
   if (!(LOG_LEVELS as readonly string[]).includes(level)) add('log.level', `accepted: ${LOG_LEVELS.join(', ')}`);
 
   if (problems.length > 0) throw new ConfigError(problems, source);
-  return { source, server: server!, nodeId, ...(token === undefined ? {} : { token }), labels, mountDir, devices, pools, logLevel: level as LogLevel };
+  return {
+    source, server: server!, nodeId, ...(token === undefined ? {} : { token }), labels, mountDir, devices, pools, logLevel: level as LogLevel,
+    ...(docker === undefined ? {} : { docker }), fenceGuard: fenceGuard === true,
+  };
+}
+
+/** `docker: { socket, specFile }` of the file, `--docker-socket` winning over `docker.socket`. */
+function dockerConfig(flags: AgentFlags, raw: unknown, cwd: string, add: (path: string, message: string) => void): AgentDockerConfig | undefined {
+  if (raw !== undefined && (typeof raw !== 'object' || raw === null || Array.isArray(raw))) {
+    add('docker', `must be a mapping; accepted keys: ${DOCKER_KEYS.join(', ')}`);
+    return undefined;
+  }
+  const d = (raw ?? {}) as Record<string, unknown>;
+  for (const k of Object.keys(d)) if (!DOCKER_KEYS.includes(k)) add(`docker.${k}`, `unknown key; accepted: ${DOCKER_KEYS.join(', ')}`);
+  const path = (at: string, value: unknown): string | undefined => {
+    if (value === undefined) return undefined;
+    if (typeof value !== 'string' || value === '' || value.includes('\0')) {
+      add(at, 'must be a path');
+      return undefined;
+    }
+    return resolve(cwd, value);
+  };
+  const socket = path(flags.dockerSocket !== undefined ? '--docker-socket' : 'docker.socket', flags.dockerSocket ?? d['socket']);
+  const specFile = path('docker.specFile', d['specFile']);
+  if (socket !== undefined && Buffer.byteLength(socket) > MAX_SOCKET_PATH) add('docker.socket', `${JSON.stringify(socket)} is longer than a unix socket path may be (${MAX_SOCKET_PATH} bytes here)`);
+  if (specFile !== undefined && socket === undefined) add('docker.specFile', 'is set but docker.socket is not (a spec file announces the socket)');
+  return socket === undefined ? undefined : { socket, ...(specFile === undefined ? {} : { specFile }) };
 }
 
 function attempt(add: (path: string, message: string) => void, path: string, fn: () => unknown): void {

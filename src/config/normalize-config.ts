@@ -68,7 +68,8 @@ export function normalizeConfig(input: NormalizeInput): NormalizedConfig {
     tokens: (doc.nodes?.tokens ?? []).map((t, i) => {
       name(problems, ['nodes', 'tokens', i, 'name'], t.name, 'token name');
       if (tokens.some((a) => a.token === t.token)) problems.add(['nodes', 'tokens', i, 'token'], 'is also an API token (auth.tokens)', 'a node token of its own');
-      return { name: t.name, token: t.token };
+      (t.nodes ?? []).forEach((n, j) => name(problems, ['nodes', 'tokens', i, 'nodes', j], n, 'node id'));
+      return { name: t.name, token: t.token, ...(t.nodes === undefined ? {} : { nodes: [...t.nodes] }) };
     }),
   };
   const frontDoors = {

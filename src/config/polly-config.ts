@@ -112,7 +112,8 @@ export interface NodesConfig {
   readonly leaseMs: number;
   readonly graceMs: number;
   readonly operationTimeoutMs: number;
-  readonly tokens: readonly { readonly name: string; readonly token: string }[];
+  /** Node tokens; one with `nodes` may register only those node ids (D81). */
+  readonly tokens: readonly { readonly name: string; readonly token: string; readonly nodes?: readonly string[] }[];
 }
 
 /** Where a front door listens: a TCP address or a unix socket. */

@@ -127,7 +127,9 @@ export const NodesSchema = strict({
   tokens: Type.Optional(Type.Array(strict({
     name: name(),
     token: text(TOKEN_ACCEPTED, { minLength: 16, maxLength: 4096, pattern: '^[\\x21-\\x7e]+$', 'x-secret': true }),
-  }), { 'x-accepted': 'a list of node tokens, each with name and token' })),
+    /** The node ids the token may register as (default: any). */
+    nodes: Type.Optional(names()),
+  }), { 'x-accepted': 'a list of node tokens, each with name, token and optionally nodes' })),
 });
 
 export const LibstorageServiceSchema = strict({

@@ -3,10 +3,10 @@
  * of server-process.ts SIGKILLs leftovers). Mounts the agents make are removed with
  * cleanupHostDir on the test's temp dirs.
  */
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { api, bearer, childEnv, launchPolly, type ExitInfo, type Launched, type RunningServer } from './server-process.js';
+import { api, bearer, childEnv, launchPolly, startPollyServer, type ExitInfo, type Launched, type RunningServer } from './server-process.js';
 
 export interface AgentProcess {
   readonly nodeId: string;
@@ -26,6 +26,8 @@ export interface AgentStart {
   /** Written as the agent's YAML config file (in `configDir`) and passed with --config. */
   readonly config?: Record<string, unknown>;
   readonly configDir?: string;
+  /** A command that execs the agent (e.g. `nsenter -t <pid> -m --`: the agent of a node in its own mount namespace). */
+  readonly wrap?: readonly string[];
 }
 
 export function startAgent(server: RunningServer | string, opts: AgentStart): AgentProcess {
@@ -37,7 +39,7 @@ export function startAgent(server: RunningServer | string, opts: AgentStart): Ag
     writeFileSync(file, stringify(opts.config));
     args.push('--config', file);
   }
-  const launched: Launched = launchPolly(args, childEnv(opts.token !== undefined ? { POLLY_NODE_TOKEN: opts.token } : {}));
+  const launched: Launched = launchPolly(args, childEnv(opts.token !== undefined ? { POLLY_NODE_TOKEN: opts.token } : {}), undefined, opts.wrap ?? []);
   return {
     nodeId: opts.nodeId,
     mountDir: opts.mountDir,
@@ -97,6 +99,59 @@ export function watchHolders(server: RunningServer | string, volumeId: string, t
       watching = false;
       await loop;
       return most;
+    },
+  };
+}
+
+/**
+ * A server for agent suites: node id `srv`, one admin token, and the given `nodes`, `services` and
+ * other sections; its data dir is `<root>/data`.
+ */
+export async function startNodesServer(root: string, adminToken: string, config: Record<string, unknown>): Promise<RunningServer> {
+  const dataDir = join(root, 'data');
+  mkdirSync(dataDir, { recursive: true });
+  return startPollyServer({
+    dataDir,
+    config: { server: { nodeId: 'srv' }, auth: { tokens: [{ name: 'admin', token: adminToken, role: 'admin' }] }, ...config },
+  });
+}
+
+/** Whether a process exists and is not a zombie. */
+export function processRunning(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/ Z /.test(stat.slice(stat.lastIndexOf(')')));
+  } catch {
+    return false;
+  }
+}
+
+/** The fence guard of an agent's mount dir (D82): its pid and log, from `<mountDir>/.fence-guard/`. */
+export function fenceGuardOf(mountDir: string): { pid(): number | undefined; running(): boolean; log(): string; kill(): void } {
+  const read = (name: string): string => {
+    try {
+      return readFileSync(join(mountDir, '.fence-guard', name), 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  const pid = (): number | undefined => {
+    const n = Number(read('pid').trim());
+    return Number.isSafeInteger(n) && n > 1 ? n : undefined;
+  };
+  const running = (): boolean => {
+    const p = pid();
+    if (p === undefined || !processRunning(p)) return false;
+    try {
+      return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('fence-guard');
+    } catch {
+      return false;
+    }
+  };
+  return {
+    pid, running, log: () => read('log'),
+    kill: () => {
+      if (running()) process.kill(pid()!, 'SIGKILL');
     },
   };
 }

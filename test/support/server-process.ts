@@ -184,9 +184,13 @@ function exitOf(child: ChildProcess): Promise<ExitInfo> {
   return new Promise((res) => child.once('exit', (code, signal) => res({ code, signal })));
 }
 
-/** Spawns `node bin/polly.js ...args` from the repository root, tracked until it exits. */
-export function launchPolly(args: string[], env: NodeJS.ProcessEnv, input?: string): Launched {
-  const child = spawn(process.execPath, [POLLY_BIN, ...args], { cwd: REPO_ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
+/**
+ * Spawns `node bin/polly.js ...args` from the repository root, tracked until it exits. `wrap` is
+ * a command that execs the rest (e.g. `nsenter -t <pid> -m --` to run it in a mount namespace).
+ */
+export function launchPolly(args: string[], env: NodeJS.ProcessEnv, input?: string, wrap: readonly string[] = []): Launched {
+  const argv = [...wrap, process.execPath, POLLY_BIN, ...args];
+  const child = spawn(argv[0]!, argv.slice(1), { cwd: REPO_ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
   liveChildren.add(child);
   const out = new Capture();
   const err = new Capture();

@@ -16,20 +16,74 @@ export interface DockerPluginOptions extends DockerVolumesOptions {
 
 type Body = Record<string, unknown>;
 
+/** One plugin method: the request body in, the answer out (errors thrown, mapped by toDockerError). */
+export type DockerMethod = (body: Body) => Promise<Record<string, unknown>>;
+
+/** The answers that need no volume work: the same wherever the plugin is served. */
+export const STATIC_METHODS: Readonly<Record<string, DockerMethod>> = {
+  'Plugin.Activate': async () => ({ Implements: ['VolumeDriver'] }),
+  'VolumeDriver.Capabilities': async () => ({ Capabilities: { Scope: 'global' } }),
+};
+
 /**
- * The Docker volume plugin protocol (specs/docker/volume-plugin.md): every call a POST with a JSON
- * body, answers in the plugin content type, errors as `{"Err": "…"}`. Translation only; the work
- * is DockerVolumes' (core use cases).
+ * The volume plugin's methods (specs/docker/volume-plugin.md) over DockerVolumes: translation
+ * only, the work is DockerVolumes' (core use cases). Served on a socket by buildDockerPlugin, and
+ * for nodes with their own agent by DockerNodeCalls (the agent relays its Docker's calls).
  */
-export async function buildDockerPlugin(options: DockerPluginOptions): Promise<FastifyInstance> {
-  const volumes = new DockerVolumes(options);
+export function dockerMethods(volumes: DockerVolumes): Readonly<Record<string, DockerMethod>> {
+  const view = (v: Volume) => ({ Name: v.name, ...(volumes.mounted(v) ? { Mountpoint: volumes.mountpointOf(v) } : {}) });
+  return {
+    ...STATIC_METHODS,
+    'VolumeDriver.Create': async (b) => {
+      await volumes.create(b['Name'], b['Opts']);
+      return { Err: '' };
+    },
+    'VolumeDriver.Remove': async (b) => {
+      await volumes.remove(b['Name']);
+      return { Err: '' };
+    },
+    'VolumeDriver.Mount': async (b) => ({ Mountpoint: await volumes.mount(b['Name'], b['ID']), Err: '' }),
+    'VolumeDriver.Unmount': async (b) => {
+      await volumes.unmount(b['Name'], b['ID']);
+      return { Err: '' };
+    },
+    'VolumeDriver.Path': async (b) => {
+      const v = await volumes.find(b['Name']);
+      return { Mountpoint: volumes.mounted(v) ? volumes.mountpointOf(v) : '', Err: '' };
+    },
+    'VolumeDriver.Get': async (b) => {
+      const v = await volumes.find(b['Name']);
+      return {
+        Volume: {
+          ...view(v), CreatedAt: new Date(v.createdAt).toISOString(),
+          Status: {
+            id: v.id, service: v.service, pool: v.pool, sizeGiB: toGiB(v.sizeBytes), status: v.status, type: v.type ?? '',
+            attachedTo: v.attachments.map((a) => a.nodeId), labels: v.labels,
+          },
+        },
+        Err: '',
+      };
+    },
+    'VolumeDriver.List': async () => ({ Volumes: (await volumes.list()).map(view), Err: '' }),
+  };
+}
+
+export interface PluginAppOptions {
+  readonly logger?: Logger;
+  readonly onClose?: () => void;
+}
+
+/**
+ * A listener speaking the plugin protocol: every call a POST with a JSON body (Docker sends its
+ * plugin content type, or none; an empty body is {}), answers in the plugin content type, errors
+ * as `{"Err": "…"}`; each method answered by `methods`.
+ */
+export async function pluginApp(methods: Readonly<Record<string, DockerMethod>>, options: PluginAppOptions): Promise<FastifyInstance> {
   const app = frontDoorApp({ name: 'docker', bodyLimitBytes: 64 * 1024, toError: toDockerError, ...(options.logger ? { logger: options.logger } : {}) });
   app.addHook('onSend', async (_req, reply, payload) => {
     void reply.header('content-type', PLUGIN_CONTENT_TYPE);
     return payload;
   });
-
-  // Docker sends its plugin content type (or none); every body is JSON, an empty one is {}.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
     const text = body.toString();
@@ -45,52 +99,18 @@ export async function buildDockerPlugin(options: DockerPluginOptions): Promise<F
   app.setNotFoundHandler((req, reply) => {
     void reply.code(404).send({ Err: `NOT_FOUND: this plugin has no ${req.method} ${req.url.split('?')[0]}` });
   });
-
-  const view = (v: Volume) => ({ Name: v.name, ...(volumes.mounted(v) ? { Mountpoint: volumes.mountpointOf(v) } : {}) });
-  const body = (b: unknown): Body => (b ?? {}) as Body;
-
   if (options.onClose) {
     const done = options.onClose;
     app.addHook('onClose', async () => done());
   }
-  app.post('/Plugin.Activate', async () => ({ Implements: ['VolumeDriver'] }));
-  app.post('/VolumeDriver.Capabilities', async () => ({ Capabilities: { Scope: 'global' } }));
-  app.post('/VolumeDriver.Create', async (req) => {
-    const b = body(req.body);
-    await volumes.create(b['Name'], b['Opts']);
-    return { Err: '' };
-  });
-  app.post('/VolumeDriver.Remove', async (req) => {
-    await volumes.remove(body(req.body)['Name']);
-    return { Err: '' };
-  });
-  app.post('/VolumeDriver.Mount', async (req) => {
-    const b = body(req.body);
-    return { Mountpoint: await volumes.mount(b['Name'], b['ID']), Err: '' };
-  });
-  app.post('/VolumeDriver.Unmount', async (req) => {
-    const b = body(req.body);
-    await volumes.unmount(b['Name'], b['ID']);
-    return { Err: '' };
-  });
-  app.post('/VolumeDriver.Path', async (req) => {
-    const v = await volumes.find(body(req.body)['Name']);
-    return { Mountpoint: volumes.mounted(v) ? volumes.mountpointOf(v) : '', Err: '' };
-  });
-  app.post('/VolumeDriver.Get', async (req) => {
-    const v = await volumes.find(body(req.body)['Name']);
-    return {
-      Volume: {
-        ...view(v), CreatedAt: new Date(v.createdAt).toISOString(),
-        Status: {
-          id: v.id, service: v.service, pool: v.pool, sizeGiB: toGiB(v.sizeBytes), status: v.status, type: v.type ?? '',
-          attachedTo: v.attachments.map((a) => a.nodeId), labels: v.labels,
-        },
-      },
-      Err: '',
-    };
-  });
-  app.post('/VolumeDriver.List', async () => ({ Volumes: (await volumes.list()).map(view), Err: '' }));
+  for (const [name, method] of Object.entries(methods)) {
+    app.post(`/${name}`, async (req) => method((req.body ?? {}) as Body));
+  }
   await app.ready();
   return app;
+}
+
+/** The plugin of the server's own node, on a listener of its own. */
+export async function buildDockerPlugin(options: DockerPluginOptions): Promise<FastifyInstance> {
+  return pluginApp(dockerMethods(new DockerVolumes(options)), options);
 }

@@ -15,6 +15,13 @@ export interface DockerVolumesOptions {
   readonly mountRoot: string;
   /** Service of volumes created without `--opt service=`. */
   readonly defaultService: string;
+  /**
+   * `local` (default): the server's own node — the attachment is a catalog claim and core's node
+   * use cases stage the volume at `<mountRoot>/<id>` (D77). `agent`: a node with its own agent —
+   * attaching it makes that agent mount it (at `<its mountDir>/<id>`, in its mount namespace) and
+   * the attachment names the path; detaching makes the agent unmount it (D80).
+   */
+  readonly nodeSide?: 'local' | 'agent';
 }
 
 /** The scheduler identity of the Docker plugin: it sees volumes created through it or offered to `docker`. */
@@ -37,8 +44,9 @@ function parseLabels(value: string): Record<string, string> {
 /**
  * What the Docker volume plugin does, in Polly terms: names are Polly volume names (looked up in
  * every service the identity may see, the default service first); Mount attaches the volume to
- * this node and stages it at `<mountRoot>/<id>` through core, counting holders by mount ID;
- * Unmount by the last holder unstages and detaches it.
+ * this node and mounts it (see `nodeSide`), counting holders by mount ID; Unmount by the last
+ * holder unmounts and detaches it. RWO is core's: a Mount while another node holds the volume is
+ * refused naming the holder.
  */
 export class DockerVolumes {
   readonly caller: Caller = { kind: 'scheduler', name: DOCKER_IDENTITY, services: '*' };
@@ -47,8 +55,13 @@ export class DockerVolumes {
 
   constructor(private readonly o: DockerVolumesOptions) {}
 
+  private get local(): boolean {
+    return this.o.nodeSide !== 'agent';
+  }
+
   mountpointOf(v: Volume): string {
-    return join(this.o.mountRoot, v.id);
+    if (this.local) return join(this.o.mountRoot, v.id);
+    return v.attachments.find((a) => a.nodeId === this.o.nodeId)?.mountPath ?? '';
   }
 
   mounted(v: Volume): boolean {
@@ -102,16 +115,23 @@ export class DockerVolumes {
     const id = this.checkMountId(mountId);
     const v = await this.find(name);
     return this.queue.run(v.id, async () => {
-      const path = this.mountpointOf(v);
-      if (!this.mounts.add(v.id, id)) return path;
+      this.mounts.add(v.id, id);
       try {
-        const current = await this.o.polly.getVolume(this.caller, v.id);
-        if (!current.attachments.some((a) => a.nodeId === this.o.nodeId)) await this.o.polly.attachVolume(this.caller, v.id, { nodeId: this.o.nodeId });
+        // Checked for every holder, not only the first: an attachment revoked meanwhile (this
+        // node was fenced) is taken again, or refused while another node holds the volume.
+        let current = await this.o.polly.getVolume(this.caller, v.id);
+        if (!current.attachments.some((a) => a.nodeId === this.o.nodeId)) current = await this.o.polly.attachVolume(this.caller, v.id, { nodeId: this.o.nodeId });
+        if (!this.local) {
+          const path = this.mountpointOf(current);
+          if (path === '') throw new PollyError('INTERNAL', `the agent of node ${this.o.nodeId} attached volume ${v.id} without a mount path`);
+          return path;
+        }
+        const path = this.mountpointOf(v);
         await this.o.polly.stageVolume(this.caller, v.id, { stagingPath: path });
         return path;
       } catch (e) {
         this.mounts.forget(v.id, id);
-        await this.release(v).catch(() => undefined);
+        if (this.mounts.count(v.id) === 0) await this.release(v).catch(() => undefined);
         throw e;
       }
     });
@@ -126,8 +146,15 @@ export class DockerVolumes {
     });
   }
 
-  /** Unstages and detaches from this node (both idempotent); the empty mount point goes too. */
+  /**
+   * Unstages and detaches from this node (both idempotent); the empty mount point goes too. On a
+   * node with an agent the detach is the agent's unmount and release.
+   */
   private async release(v: Volume): Promise<void> {
+    if (!this.local) {
+      await this.o.polly.detachVolume(this.caller, v.id, this.o.nodeId);
+      return;
+    }
     await this.o.polly.unstageVolume(this.caller, v.id, this.mountpointOf(v));
     await this.o.polly.detachVolume(this.caller, v.id, this.o.nodeId);
     // rmdir removes only an empty directory that is no mount point: never content.

@@ -9,6 +9,7 @@ interface AgentFlags {
   nodeId?: string;
   label?: string[];
   mountDir?: string;
+  dockerSocket?: string;
 }
 
 export function agentCommand(program: Command, app: App): void {
@@ -19,6 +20,7 @@ export function agentCommand(program: Command, app: App): void {
     .option('--node-id <id>', 'id of this node (default: the host name)')
     .option('--label <key=value>', 'topology label of the node (repeatable), e.g. --label zone=a', (v: string, prev: string[] = []) => [...prev, v])
     .option('--mount-dir <dir>', 'directory under which volumes are mounted on this node')
+    .option('--docker-socket <path>', 'serve the Docker volume plugin of this node on this unix socket (e.g. /run/docker/plugins/polly.sock)')
     .option('-c, --config <file>', 'agent configuration file (YAML: server, nodeId, token, labels, mountDir, pools)')
     .action(async (opts: AgentFlags, cmd: Command) => {
       const start = app.hooks.startAgent;
@@ -30,6 +32,7 @@ export function agentCommand(program: Command, app: App): void {
         ...(opts.nodeId !== undefined ? { nodeId: opts.nodeId } : {}),
         ...(opts.label !== undefined ? { labels: opts.label } : {}),
         ...(opts.mountDir !== undefined ? { mountDir: opts.mountDir } : {}),
+        ...(opts.dockerSocket !== undefined ? { dockerSocket: opts.dockerSocket } : {}),
         ...(logLevel !== undefined ? { logLevel } : {}),
       };
       await start(startOpts);
