@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
 import { cleanupHostDir, findmnt } from '../src/drivers/node/testing/host-cleanup.js';
 import { fenceGuardOf, nodeReady, processRunning as running, sleep, startAgent, startNodesServer, waitFor, type AgentProcess } from './support/agent-process.js';
+import { namespaceSettled, privateMountNamespace } from './support/mount-namespace.js';
 import { api, bearer, cleanup, tempDir, type RunningServer } from './support/server-process.js';
 
 const ADMIN = 'admin-token-0123456789';
@@ -65,9 +66,10 @@ describe('fence guard', { timeout: 120_000 }, () => {
     assert.ok(guard !== undefined && running(guard), 'the agent started its guard');
 
     const writer = spawn('sh', ['-c', 'while :; do echo tick >> ticks; sleep 0.1; done'], { cwd: mount, stdio: 'ignore' });
-    const container = spawn('unshare', ['--mount', '--propagation', 'private', 'sleep', 'infinity'], { stdio: 'ignore' });
+    const container = privateMountNamespace([mount]);
     const bystander = spawn('sleep', ['infinity'], { cwd: mountDir, stdio: 'ignore' });
     procs.push(writer, container, bystander);
+    await namespaceSettled(container);
     await waitFor('the writer to write', async () => (existsSync(join(mount, 'ticks')) ? true : undefined));
 
     await agent.kill('SIGKILL');

@@ -27,6 +27,7 @@ import { after, before, describe, it } from 'node:test';
 import { cleanupHostDir, loopsBackedUnder } from '../src/drivers/node/testing/host-cleanup.js';
 import { parseMountInfo } from '../src/drivers/node/mount-table.js';
 import { fenceGuardOf, nodeReady, sleep, startAgent, startNodesServer, waitFor, watchHolders, type AgentProcess } from './support/agent-process.js';
+import { namespaceSettled, privateMountNamespace } from './support/mount-namespace.js';
 import { api, bearer, cleanup, tempDir, type RunningServer } from './support/server-process.js';
 
 const SKIP = process.env['POLLY_SKIP_DOCKER_E2E'] === '1';
@@ -70,7 +71,8 @@ class Node {
   }
 
   async startNamespace(): Promise<void> {
-    this.holder = spawn('unshare', ['--mount', '--propagation', 'private', 'sleep', 'infinity'], { stdio: 'ignore' });
+    this.holder = privateMountNamespace();
+    await namespaceSettled(this.holder);
     await waitFor(`the mount namespace of ${this.id}`, async () => {
       const own = readLink(`/proc/${this.holder!.pid}/ns/mnt`);
       return own !== undefined && own !== readLink('/proc/self/ns/mnt') ? true : undefined;
