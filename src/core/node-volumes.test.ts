@@ -37,7 +37,7 @@ async function withWorld(fn: (w: World) => Promise<void>, nodeId: string | null 
     await fn({ polly, host: path.join(tmp, 'host') });
   } finally {
     await polly?.close();
-    store.close();
+    await store.close();
     await cleanupHostDir(tmp);
   }
 }

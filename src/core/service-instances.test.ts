@@ -32,7 +32,7 @@ async function withPolly(fn: (polly: Polly, store: SqliteStore) => Promise<void>
     await fn(polly, store);
   } finally {
     await polly.close();
-    store.close();
+    await store.close();
     await rm(tmp, { recursive: true, force: true });
   }
 }

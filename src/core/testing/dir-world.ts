@@ -31,7 +31,7 @@ export async function withDirWorld(pools: readonly PoolOptions[], fn: (polly: Po
     await fn(polly);
   } finally {
     await polly?.close();
-    store.close();
+    await store.close();
     await rm(tmp, { recursive: true, force: true });
   }
 }
