@@ -1,5 +1,5 @@
 import { PollyError, invalid } from '../../core/errors.js';
-import type { Snapshot, Volume, VolumeSource } from '../../core/model.js';
+import { ADMIN, type Snapshot, type Volume, type VolumeSource } from '../../core/model.js';
 import { MAX_LIST_LIMIT } from '../../core/ports/store.js';
 import { anyDriver, type CsiDeps } from './csi-deps.js';
 import { parseMutable, parseParameters } from './parameters.js';
@@ -50,6 +50,24 @@ export function controllerService(deps: CsiDeps): Record<string, Handler> {
       if (e instanceof PollyError && e.code === 'NOT_FOUND') return undefined;
       throw e;
     }
+  };
+
+  /**
+   * DeleteVolume of a volume still ControllerPublished to this plugin's own node but neither
+   * staged nor published there (the kernel's mount table shows no path of it): nothing uses it,
+   * so it is ControllerUnpublished first and then deleted, as the community sanity suite expects.
+   * An attachment to any other node, or one with a mount, stays FAILED_PRECONDITION ("volume in
+   * use", spec DeleteVolume errors).
+   */
+  const releaseIdleAttachment = async (volume: Volume): Promise<void> => {
+    if (volume.attachments.length === 0 || volume.attachments.some((a) => a.nodeId !== deps.nodeId)) return;
+    let mounted: readonly string[];
+    try {
+      mounted = (await polly.listNodeVolumes(ADMIN)).find((v) => v.volumeId === volume.id)?.mountPaths ?? [];
+    } catch {
+      return; // this server does not serve its node: keep the attachment (and the refusal)
+    }
+    if (mounted.length === 0) await polly.detachVolume(caller, volume.id, deps.nodeId);
   };
 
   const pageSize = (field: string, value: unknown): number => {
@@ -113,6 +131,9 @@ export function controllerService(deps: CsiDeps): Record<string, Handler> {
       const id = requireString('volume_id', req.volume_id);
       checkMaps(req, ['secrets']);
       await once([`volume:${id}`], 'DeleteVolume', async () => {
+        const volume = await findVolume(id);
+        if (!volume) return; // already gone: DeleteVolume is idempotent
+        await releaseIdleAttachment(volume);
         try {
           await polly.deleteVolume(caller, id);
         } catch (e) {
