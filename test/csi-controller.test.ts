@@ -202,6 +202,15 @@ describe('DeleteVolume', () => {
     await ctl.ControllerUnpublishVolume!({ volume_id: volume.volume_id, node_id: OTHER_NODE });
     await ctl.DeleteVolume!({ volume_id: volume.volume_id });
   });
+
+  it('published to this node but neither staged nor mounted there: unpublished, then deleted', async () => {
+    const { volume } = await create();
+    const self = (await h.csi.node.NodeGetInfo!()).node_id;
+    await ctl.ControllerPublishVolume!({ volume_id: volume.volume_id, node_id: self, volume_capability: mountCap() });
+    await ctl.DeleteVolume!({ volume_id: volume.volume_id });
+    assert.equal(await codeOf(ctl.ControllerGetVolume!({ volume_id: volume.volume_id })), S.NOT_FOUND);
+    await ctl.ControllerUnpublishVolume!({ volume_id: volume.volume_id, node_id: self }); // the CO's late unpublish is OK
+  });
 });
 
 describe('ControllerPublishVolume / ControllerUnpublishVolume', () => {
