@@ -2,6 +2,7 @@ import { PollyError, invalid } from '../../core/errors.js';
 import { ADMIN, type Snapshot, type Volume, type VolumeSource } from '../../core/model.js';
 import { MAX_LIST_LIMIT } from '../../core/ports/store.js';
 import { anyDriver, type CsiDeps } from './csi-deps.js';
+import { pollyNameOf } from './names.js';
 import { parseMutable, parseParameters } from './parameters.js';
 import { timestamp, type Handler, type Message } from './rpc.js';
 import { constraintsOf, topologyOf } from './topology.js';
@@ -79,7 +80,7 @@ export function controllerService(deps: CsiDeps): Record<string, Handler> {
 
   return {
     CreateVolume: async (req) => {
-      const name = requireString('name', req.name);
+      const name = pollyNameOf('name', req.name);
       const caps = parseCapabilities('volume_capabilities', req.volume_capabilities);
       checkMaps(req, ['secrets']);
       const params = parseParameters('parameters', checkMap('parameters', req.parameters), deps.defaultService);
@@ -233,7 +234,7 @@ export function controllerService(deps: CsiDeps): Record<string, Handler> {
 
     CreateSnapshot: async (req) => {
       const volumeId = requireString('source_volume_id', req.source_volume_id);
-      const name = requireString('name', req.name);
+      const name = pollyNameOf('name', req.name);
       checkMaps(req, ['secrets', 'parameters']);
       const labels: Record<string, string> = {};
       for (const [k, v] of Object.entries(req.parameters as Record<string, string>)) {
