@@ -88,6 +88,20 @@ describe('CreateVolume', LONG, () => {
     assert.equal(await codeOf(create({ secrets: big })), S.INVALID_ARGUMENT);
   });
 
+  it('any spec-valid name works (csi-sanity uses "+"), idempotently; snapshots too; banned characters are INVALID_ARGUMENT', async () => {
+    const name = `vol+1 ü/${fresh()}`;
+    const a = await create({ name });
+    const b = await create({ name });
+    assert.equal(a.volume.volume_id, b.volume.volume_id, 'the same CSI name is the same volume');
+    assert.notEqual((await create({ name: `${name}+` })).volume.volume_id, a.volume.volume_id);
+    const snap = `snap+1 ${fresh()}`;
+    const s1 = await ctl.CreateSnapshot!({ source_volume_id: a.volume.volume_id, name: snap });
+    const s2 = await ctl.CreateSnapshot!({ source_volume_id: a.volume.volume_id, name: snap });
+    assert.equal(s1.snapshot.snapshot_id, s2.snapshot.snapshot_id);
+    assert.equal(await codeOf(create({ name: 'bad\u0085name' })), S.INVALID_ARGUMENT);
+    assert.equal(await codeOf(ctl.CreateSnapshot!({ source_volume_id: a.volume.volume_id, name: 'bad\u0001' })), S.INVALID_ARGUMENT);
+  });
+
   it('creates a volume of at least required_bytes and at most limit_bytes', async () => {
     const { volume } = await create({ capacity_range: { required_bytes: 3 * MiB, limit_bytes: 5 * MiB } });
     assert.ok(volume.capacity_bytes >= 3 * MiB && volume.capacity_bytes <= 5 * MiB);
@@ -201,6 +215,15 @@ describe('DeleteVolume', () => {
     assert.equal(await codeOf(ctl.DeleteVolume!({ volume_id: volume.volume_id })), S.FAILED_PRECONDITION);
     await ctl.ControllerUnpublishVolume!({ volume_id: volume.volume_id, node_id: OTHER_NODE });
     await ctl.DeleteVolume!({ volume_id: volume.volume_id });
+  });
+
+  it('published to this node but neither staged nor mounted there: unpublished, then deleted', async () => {
+    const { volume } = await create();
+    const self = (await h.csi.node.NodeGetInfo!()).node_id;
+    await ctl.ControllerPublishVolume!({ volume_id: volume.volume_id, node_id: self, volume_capability: mountCap() });
+    await ctl.DeleteVolume!({ volume_id: volume.volume_id });
+    assert.equal(await codeOf(ctl.ControllerGetVolume!({ volume_id: volume.volume_id })), S.NOT_FOUND);
+    await ctl.ControllerUnpublishVolume!({ volume_id: volume.volume_id, node_id: self }); // the CO's late unpublish is OK
   });
 });
 

@@ -175,6 +175,29 @@ describe('Node errors', () => {
   it('NodeGetVolumeStats: NOT_FOUND when the volume is not mounted at volume_path', async () => {
     const v = await published();
     assert.equal(await codeOf(node.NodeGetVolumeStats!({ volume_id: v.id, volume_path: v.staging })), S.NOT_FOUND);
+    // A relative path can hold no volume: NOT_FOUND as well (csi-sanity sends "some/path").
+    assert.equal(await codeOf(node.NodeGetVolumeStats!({ volume_id: v.id, volume_path: 'some/path' })), S.NOT_FOUND);
+    assert.equal(await codeOf(node.NodeGetVolumeStats!({ volume_id: v.id, volume_path: `${v.staging}/../x` })), S.NOT_FOUND);
+    assert.equal(await codeOf(node.NodeGetVolumeStats!({ volume_id: v.id, volume_path: '/a\u0001b' })), S.INVALID_ARGUMENT);
+  });
+
+  it('DeleteVolume of a volume staged on this node stays FAILED_PRECONDITION (in use)', async () => {
+    const v = await published();
+    await node.NodeStageVolume!({ volume_id: v.id, staging_target_path: v.staging, volume_capability: mountCap() });
+    assert.equal(await codeOf(ctl.DeleteVolume!({ volume_id: v.id })), S.FAILED_PRECONDITION);
+    await node.NodeUnstageVolume!({ volume_id: v.id, staging_target_path: v.staging });
+    await ctl.DeleteVolume!({ volume_id: v.id }); // now idle: unpublished and deleted
+    assert.equal(await codeOf(ctl.ControllerGetVolume!({ volume_id: v.id })), S.NOT_FOUND);
+  });
+
+  it('an unknown volume is NOT_FOUND whatever the form of volume_path (checked before the path)', async () => {
+    for (const path of ['some/path', '/x/../y']) {
+      assert.equal(await codeOf(node.NodeGetVolumeStats!({ volume_id: 'fake-vol-id-1', volume_path: path })), S.NOT_FOUND, path);
+      assert.equal(await codeOf(node.NodeExpandVolume!({ volume_id: 'fake-vol-id-1', volume_path: path })), S.NOT_FOUND, path);
+    }
+    // A known volume with a relative path to expand is still INVALID_ARGUMENT.
+    const v = await published();
+    assert.equal(await codeOf(node.NodeExpandVolume!({ volume_id: v.id, volume_path: 'some/path' })), S.INVALID_ARGUMENT);
   });
 
   it('FAILED_PRECONDITION: publish without staging path, stage of a volume not published to this node, block access on dir', async () => {

@@ -1,7 +1,8 @@
 import { PollyError, invalid } from '../../core/errors.js';
-import type { Snapshot, Volume, VolumeSource } from '../../core/model.js';
+import { ADMIN, type Snapshot, type Volume, type VolumeSource } from '../../core/model.js';
 import { MAX_LIST_LIMIT } from '../../core/ports/store.js';
 import { anyDriver, type CsiDeps } from './csi-deps.js';
+import { pollyNameOf } from './names.js';
 import { parseMutable, parseParameters } from './parameters.js';
 import { timestamp, type Handler, type Message } from './rpc.js';
 import { constraintsOf, topologyOf } from './topology.js';
@@ -52,6 +53,24 @@ export function controllerService(deps: CsiDeps): Record<string, Handler> {
     }
   };
 
+  /**
+   * DeleteVolume of a volume still ControllerPublished to this plugin's own node but neither
+   * staged nor published there (the kernel's mount table shows no path of it): nothing uses it,
+   * so it is ControllerUnpublished first and then deleted, as the community sanity suite expects.
+   * An attachment to any other node, or one with a mount, stays FAILED_PRECONDITION ("volume in
+   * use", spec DeleteVolume errors).
+   */
+  const releaseIdleAttachment = async (volume: Volume): Promise<void> => {
+    if (volume.attachments.length === 0 || volume.attachments.some((a) => a.nodeId !== deps.nodeId)) return;
+    let mounted: readonly string[];
+    try {
+      mounted = (await polly.listNodeVolumes(ADMIN)).find((v) => v.volumeId === volume.id)?.mountPaths ?? [];
+    } catch {
+      return; // this server does not serve its node: keep the attachment (and the refusal)
+    }
+    if (mounted.length === 0) await polly.detachVolume(caller, volume.id, deps.nodeId);
+  };
+
   const pageSize = (field: string, value: unknown): number => {
     const n = Number(value ?? 0);
     if (!Number.isInteger(n) || n < 0) throw invalid(field, 'must not be negative');
@@ -61,7 +80,7 @@ export function controllerService(deps: CsiDeps): Record<string, Handler> {
 
   return {
     CreateVolume: async (req) => {
-      const name = requireString('name', req.name);
+      const name = pollyNameOf('name', req.name);
       const caps = parseCapabilities('volume_capabilities', req.volume_capabilities);
       checkMaps(req, ['secrets']);
       const params = parseParameters('parameters', checkMap('parameters', req.parameters), deps.defaultService);
@@ -113,6 +132,9 @@ export function controllerService(deps: CsiDeps): Record<string, Handler> {
       const id = requireString('volume_id', req.volume_id);
       checkMaps(req, ['secrets']);
       await once([`volume:${id}`], 'DeleteVolume', async () => {
+        const volume = await findVolume(id);
+        if (!volume) return; // already gone: DeleteVolume is idempotent
+        await releaseIdleAttachment(volume);
         try {
           await polly.deleteVolume(caller, id);
         } catch (e) {
@@ -212,7 +234,7 @@ export function controllerService(deps: CsiDeps): Record<string, Handler> {
 
     CreateSnapshot: async (req) => {
       const volumeId = requireString('source_volume_id', req.source_volume_id);
-      const name = requireString('name', req.name);
+      const name = pollyNameOf('name', req.name);
       checkMaps(req, ['secrets', 'parameters']);
       const labels: Record<string, string> = {};
       for (const [k, v] of Object.entries(req.parameters as Record<string, string>)) {

@@ -3,7 +3,7 @@ import { ADMIN } from '../../core/model.js';
 import type { CsiDeps } from './csi-deps.js';
 import type { Handler, Message } from './rpc.js';
 import { NODE_KEY } from './topology.js';
-import { checkMaps, optionalString, parseCapability, parseCapacityRange, requirePath, requireString, type Capability } from './validation.js';
+import { checkMaps, isCleanAbsolutePath, optionalString, parseCapability, parseCapacityRange, requirePath, requirePathString, requireString, type Capability } from './validation.js';
 
 /**
  * CSI Node service of this host, over the core node-side use cases (node-volumes.ts): the volume
@@ -78,9 +78,15 @@ export function nodeService(deps: CsiDeps): Record<string, Handler> {
 
     NodeGetVolumeStats: async (req) => {
       const id = requireString('volume_id', req.volume_id);
-      const volumePath = requirePath('volume_path', req.volume_path);
+      const volumePath = requirePathString('volume_path', req.volume_path);
       optionalString('staging_target_path', req.staging_target_path);
+      // Spec: NOT_FOUND when the volume does not exist, or does not exist on volume_path. A path
+      // that is not absolute and clean can hold no volume, so it is NOT_FOUND too (it never
+      // reaches the filesystem); the volume is looked up first.
       const volume = await polly.getVolume(caller, id);
+      if (!isCleanAbsolutePath(volumePath)) {
+        throw new PollyError('NOT_FOUND', `volume ${id} is not mounted at volume_path ${JSON.stringify(volumePath)}: not an absolute path without "." or ".." segments`, { volumeId: id });
+      }
       const s = await polly.nodeVolumeStats(caller, id, volumePath);
       const usage: Message[] = [{ unit: 'BYTES', total: s.totalBytes, available: s.availableBytes, used: s.usedBytes }];
       if (s.totalInodes !== undefined) usage.push({ unit: 'INODES', total: s.totalInodes, available: s.freeInodes ?? 0, used: s.usedInodes ?? 0 });
@@ -92,14 +98,14 @@ export function nodeService(deps: CsiDeps): Record<string, Handler> {
 
     NodeExpandVolume: async (req) => {
       const id = requireString('volume_id', req.volume_id);
-      const volumePath = requirePath('volume_path', req.volume_path);
+      requirePathString('volume_path', req.volume_path);
       const range = parseCapacityRange('capacity_range', req.capacity_range);
       checkMaps(req, ['secrets']);
-      if (req.volume_capability) {
-        const cap = parseCapability('volume_capability', req.volume_capability);
-        if (cap.kind === 'block' && !deps.capabilitiesOf((await polly.getVolume(caller, id)).service)?.block) throw invalid('volume_capability', 'the volume has no block access');
-      }
+      const cap = req.volume_capability ? parseCapability('volume_capability', req.volume_capability) : undefined;
+      // Spec: NOT_FOUND for a volume that does not exist, whatever the form of volume_path.
       const volume = await polly.getVolume(caller, id);
+      const volumePath = requirePath('volume_path', req.volume_path);
+      if (cap?.kind === 'block' && !deps.capabilitiesOf(volume.service)?.block) throw invalid('volume_capability', 'the volume has no block access');
       if (range.required > volume.sizeBytes) {
         throw new PollyError('OUT_OF_RANGE', `capacity_range: volume ${id} is ${volume.sizeBytes} bytes; ControllerExpandVolume to ${range.required} first`);
       }

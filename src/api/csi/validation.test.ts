@@ -4,7 +4,7 @@ import { PollyError } from '../../core/errors.js';
 import { parseMutable, parseParameters } from './parameters.js';
 import { constraintsOf, topologyOf } from './topology.js';
 import {
-  accessModeOf, checkBytes, checkMap, fitsRange, parseCapabilities, parseCapability, parseCapacityRange, requirePath, requireString,
+  accessModeOf, checkBytes, checkMap, fitsRange, parseCapabilities, parseCapability, parseCapacityRange, requirePath, requireString, requirePathString, isCleanAbsolutePath,
 } from './validation.js';
 
 const code = (fn: () => unknown): string => {
@@ -38,6 +38,13 @@ describe('CSI request validation', () => {
   it('paths: absolute, without . or .. segments', () => {
     assert.equal(requirePath('target_path', '/var/lib/kubelet/pods/x/mount'), '/var/lib/kubelet/pods/x/mount');
     for (const bad of ['', 'rel/path', '/a/../b', '/a/./b', '/a\0b']) assert.match(code(() => requirePath('target_path', bad)), /^INVALID_ARGUMENT target_path/, bad);
+  });
+
+  it('path strings: checked as strings only; the clean absolute form is a separate test', () => {
+    assert.equal(requirePathString('volume_path', 'some/path'), 'some/path');
+    for (const bad of ['', '/a\0b', '/a\u0001b', `/${'a'.repeat(4096)}`]) assert.match(code(() => requirePathString('volume_path', bad)), /^INVALID_ARGUMENT volume_path/, bad);
+    assert.equal(isCleanAbsolutePath('/var/lib/x'), true);
+    for (const p of ['some/path', '/a/../b', '/a/./b', '.']) assert.equal(isCleanAbsolutePath(p), false, p);
   });
 
   it('capabilities: access mode and access type required; modes map to attachment modes', () => {

@@ -49,14 +49,23 @@ export function checkMaps(req: Record<string, unknown>, fields: readonly string[
   for (const f of fields) checkMap(f, req[f]);
 }
 
-/** A REQUIRED absolute path (target or staging path) without `..` segments or NULs. */
-export function requirePath(field: string, value: unknown): string {
+/** A REQUIRED path field, checked only as a string: present, no control characters or NULs, at most 4 KiB. */
+export function requirePathString(field: string, value: unknown): string {
   if (typeof value !== 'string' || value === '') throw invalid(field, 'is required');
   if (value.includes('\0') || CONTROL.test(value)) throw invalid(field, 'must not contain control characters');
-  if (!value.startsWith('/')) throw invalid(field, 'must be an absolute path');
-  if (value.split('/').some((s) => s === '..' || s === '.')) throw invalid(field, 'must not contain "." or ".." segments');
   if (Buffer.byteLength(value) > 4096) throw invalid(field, 'must be at most 4096 bytes');
   return value;
+}
+
+/** True for an absolute path without `.` or `..` segments: the only form a staging, target or volume path can have. */
+export const isCleanAbsolutePath = (path: string): boolean => path.startsWith('/') && !path.split('/').some((s) => s === '..' || s === '.');
+
+/** A REQUIRED absolute path (target or staging path) without `..` segments or NULs. */
+export function requirePath(field: string, value: unknown): string {
+  const path = requirePathString(field, value);
+  if (!path.startsWith('/')) throw invalid(field, 'must be an absolute path');
+  if (!isCleanAbsolutePath(path)) throw invalid(field, 'must not contain "." or ".." segments');
+  return path;
 }
 
 export interface Capability {
