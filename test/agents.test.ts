@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
 import { cleanupHostDir, findmnt } from '../src/drivers/node/testing/host-cleanup.js';
-import { nodeReady, startAgent, waitFor, watchHolders, type AgentProcess } from './support/agent-process.js';
+import { clusterRegistry, nodeReady, startAgent, waitFor, watchHolders, type AgentProcess, type Cluster } from './support/agent-process.js';
 import { api, bearer, cleanup, cliRun, startPollyServer, startPollyServerOn, tempDir, type RunningServer } from './support/server-process.js';
 
 const LONG = { timeout: 180_000 };
@@ -19,22 +19,8 @@ const NODE_TOKEN = 'node-token-0123456789abc';
 
 after(cleanup);
 
-interface Cluster {
-  server: RunningServer;
-  root: string;
-  config: Record<string, unknown>;
-  agents: AgentProcess[];
-}
-
-const clusters: Cluster[] = [];
-
-afterEach(async () => {
-  for (const c of clusters.splice(0)) {
-    for (const a of c.agents) await a.kill('SIGKILL');
-    await c.server.stop('SIGKILL');
-    await cleanupHostDir(c.root);
-  }
-});
+const clusters = clusterRegistry();
+afterEach(clusters.teardown);
 
 async function cluster(nodes: { lease: string; grace: string }): Promise<Cluster> {
   const root = tempDir('agents');
@@ -48,7 +34,7 @@ async function cluster(nodes: { lease: string; grace: string }): Promise<Cluster
   };
   const server = await startPollyServer({ dataDir, config });
   const c = { server, root, config, agents: [] as AgentProcess[] };
-  clusters.push(c);
+  clusters.add(c);
   return c;
 }
 

@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readFileSync, statfsSync, writeFileSync } from '
 import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
 import { cleanupHostDir, findmnt } from '../src/drivers/node/testing/host-cleanup.js';
-import { nodeReady, startAgent, waitFor, type AgentProcess } from './support/agent-process.js';
+import { clusterRegistry, nodeReady, startAgent, waitFor, type AgentProcess, type Cluster } from './support/agent-process.js';
 import { csiClient } from './support/csi-client.js';
 import { mountCap } from './support/csi-server.js';
 import { api, bearer, cleanup, startPollyServer, startPollyServerOn, tempDir, type RunningServer } from './support/server-process.js';
@@ -21,29 +21,8 @@ const NODE_TOKEN = 'node-token-0123456789abc';
 
 after(cleanup);
 
-interface Cluster {
-  server: RunningServer;
-  root: string;
-  config: Record<string, unknown>;
-  agents: AgentProcess[];
-}
-
-const clusters: Cluster[] = [];
-
-afterEach(async () => {
-  for (const c of clusters.splice(0)) {
-    for (const a of c.agents) {
-      try {
-        process.kill(a.pid, 'SIGCONT');
-      } catch {
-        // gone already
-      }
-      await a.kill('SIGKILL');
-    }
-    await c.server.stop('SIGKILL');
-    await cleanupHostDir(c.root);
-  }
-});
+const clusters = clusterRegistry();
+afterEach(clusters.teardown);
 
 async function cluster(lease = '6s'): Promise<Cluster> {
   const root = tempDir('node-pools');
@@ -61,7 +40,7 @@ async function cluster(lease = '6s'): Promise<Cluster> {
   };
   const server = await startPollyServer({ dataDir, config });
   const c = { server, root, config, agents: [] as AgentProcess[] };
-  clusters.push(c);
+  clusters.add(c);
   return c;
 }
 

@@ -6,6 +6,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { cleanupHostDir } from '../../src/drivers/node/testing/host-cleanup.js';
 import { api, bearer, childEnv, launchPolly, startPollyServer, type ExitInfo, type Launched, type RunningServer } from './server-process.js';
 
 export interface AgentProcess {
@@ -152,6 +153,42 @@ export function fenceGuardOf(mountDir: string): { pid(): number | undefined; run
     pid, running, log: () => read('log'),
     kill: () => {
       if (running()) process.kill(pid()!, 'SIGKILL');
+    },
+  };
+}
+
+/** A server and its agents under one temp root, as the agent suites build them. */
+export interface Cluster {
+  server: RunningServer;
+  root: string;
+  config: Record<string, unknown>;
+  agents: AgentProcess[];
+}
+
+/**
+ * Clusters a suite made, torn down after each test: agents (woken first, should a test have
+ * frozen one) and server killed, then every mount and loop device under the root released.
+ */
+export function clusterRegistry(): { readonly add: (c: Cluster) => Cluster; readonly teardown: () => Promise<void> } {
+  const clusters: Cluster[] = [];
+  return {
+    add: (c) => {
+      clusters.push(c);
+      return c;
+    },
+    teardown: async () => {
+      for (const c of clusters.splice(0)) {
+        for (const a of c.agents) {
+          try {
+            process.kill(a.pid, 'SIGCONT');
+          } catch {
+            // gone already
+          }
+          await a.kill('SIGKILL');
+        }
+        await c.server.stop('SIGKILL');
+        await cleanupHostDir(c.root);
+      }
     },
   };
 }
