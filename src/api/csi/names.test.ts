@@ -29,6 +29,12 @@ describe('CSI names → Polly names', () => {
     assert.notEqual(pollyNameOf('name', 'a+b'), pollyNameOf('name', 'a+c'));
   });
 
+  it('no name can pose as another name\'s hash: names starting with csi- are hashed too', () => {
+    const hashOfSpace = pollyNameOf('name', 'my volume');
+    assert.notEqual(pollyNameOf('name', hashOfSpace), hashOfSpace);
+    assert.match(pollyNameOf('name', 'csi-plain'), /^csi-[0-9a-f]{64}$/);
+  });
+
   it('INVALID_ARGUMENT: missing, over 128 bytes, banned control characters', () => {
     assert.equal(code(() => pollyNameOf('name', '')), 'INVALID_ARGUMENT name');
     assert.equal(code(() => pollyNameOf('name', undefined)), 'INVALID_ARGUMENT name');

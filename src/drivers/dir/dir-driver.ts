@@ -107,7 +107,10 @@ export class DirDriver implements StorageDriver {
     roots: ReadonlyMap<string, string>,
   ) {
     // A pool directory may have changed under a failed operation: check the layouts again.
-    this.runner = new OperationRunner('dir', service.name, () => this.layouts.clear());
+    this.runner = new OperationRunner('dir', service.name, () => {
+      this.layouts.clear();
+      this.directorySync.reset();
+    });
     const pools = new Map<string, DirPool>();
     for (const spec of service.pools) pools.set(spec.name, { spec, root: roots.get(spec.name)! });
     this.dirPools = pools;

@@ -48,6 +48,12 @@ describe('DirectorySync', () => {
       await group.close();
       assert.equal(await fds(), before);
       await group.sync(dir); // opens it again
+      const syncing = group.sync(dir);
+      group.reset(); // forgets it; closes it once the running round is done
+      await syncing;
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(await fds(), before, 'a reset closes the directory once its round ended');
+      await group.sync(dir);
       await group.close();
     } finally {
       await rm(dir, { recursive: true, force: true });

@@ -12,8 +12,9 @@ interface Round {
  * so it joins the next round, which starts when the running one ends. Under load this turns
  * one fsync per create into one per round, with the same guarantee for every caller.
  *
- * A directory stays open between rounds (the driver's layout, paths included, is fixed once
- * checked); a failed fsync closes it, and the next round opens it again.
+ * A directory stays open between rounds, as long as the driver's checked layout stands; a failed
+ * fsync closes it, and so does `reset()` (the driver's layout is checked again after any failed
+ * operation, and a directory replaced meanwhile must not be synced through its old inode).
  */
 export class DirectorySync {
   private readonly running = new Map<string, Promise<void>>();
@@ -58,6 +59,15 @@ export class DirectorySync {
       this.handles.delete(dir);
       await handle.close().catch(() => undefined);
       throw e;
+    }
+  }
+
+  /** Forgets the directories kept open; each is closed once a round running on it ends. */
+  reset(): void {
+    for (const [dir, opened] of this.handles) {
+      this.handles.delete(dir);
+      const running = this.running.get(dir) ?? Promise.resolve();
+      void running.catch(() => undefined).then(() => opened).then((fh) => fh.close(), () => undefined).catch(() => undefined);
     }
   }
 
