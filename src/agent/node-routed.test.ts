@@ -109,4 +109,14 @@ describe('node-routed driver over real agents', () => {
     tamper = (r) => ({ ...r, backendId: '../escape' });
     await assert.rejects(routed.snapshot(newId('snap'), v), code('BACKEND_ERROR', /answered a snapshot that is not one/));
   });
+
+  it('a node\'s NOT_FOUND or INVALID_ARGUMENT on a removal is a backend error, never "gone already"', async () => {
+    const v = await routed.create({ volumeId: newId('vol'), pool: 'node-a-disk', sizeBytes: MiB, parameters: {} });
+    // The node cannot serve the request (e.g. it failed to build the service's driver).
+    routed = new NodeRoutedDriver(drivers.at(-1)!, 'files', (p) => (p.endsWith('-disk') ? p.slice(0, -'-disk'.length) : undefined),
+      async () => ({ opId: newId('op'), ok: false, error: { code: 'NOT_FOUND', message: 'this agent has no driver for service files' } }));
+    await assert.rejects(routed.delete(v), code('BACKEND_ERROR', /no driver for service files/));
+    await assert.rejects(routed.deleteSnapshot({ pool: 'node-a-disk', backendId: newId('snap') }), code('BACKEND_ERROR'));
+    await assert.rejects(routed.expand(v, 2 * MiB), code('NOT_FOUND'), 'a request-level answer is still passed on');
+  });
 });

@@ -57,7 +57,10 @@ export class NodeRoutedDriver implements StorageDriver {
     const res = await this.dispatch(nodeId, kind, volumeId, { service: this.service, ...args });
     if (!res.ok) {
       const away = res.error?.code === 'UNAVAILABLE';
-      const passed = ['INVALID_ARGUMENT', 'NOT_FOUND', 'UNSUPPORTED', 'OUT_OF_RANGE', 'INSUFFICIENT_CAPACITY'] as const;
+      // A node's answer about the request itself is passed on; for a removal it is not: a
+      // NOT_FOUND there would read as "gone already" (CSI answers OK) while the data stays.
+      const removal = kind === 'delete' || kind === 'deleteSnapshot';
+      const passed = removal ? [] : ['INVALID_ARGUMENT', 'NOT_FOUND', 'UNSUPPORTED', 'OUT_OF_RANGE', 'INSUFFICIENT_CAPACITY'] as const;
       const code = away ? 'UNAVAILABLE' : passed.find((c) => c === res.error?.code) ?? 'BACKEND_ERROR';
       throw new PollyError(code, `node ${nodeId}: ${kind} on pool ${String(args['pool'])} failed: ${res.error?.message ?? 'no answer'}`, { nodeId }, { retryable: away });
     }
