@@ -91,7 +91,8 @@ export async function startServer(opts: ServerStartOptions): Promise<void> {
   if (config.docker.enabled) {
     // The Docker plugin of nodes with their own agent: the agents relay their Docker's calls (D80).
     const dockerNodes = new DockerNodeCalls({ polly, defaultService: config.docker.service, logger });
-    channel.serveCalls('docker', (nodeId, method, body) => dockerNodes.answer(nodeId, method, body));
+    channel.serveCalls('docker', (nodeId, method, body) => dockerNodes.answer(nodeId, method, body),
+      (nodeId, method, body, answer) => dockerNodes.abandoned(nodeId, method, body, answer));
   }
   const leaseCheckMs = Math.max(100, Math.floor(config.nodes.leaseMs / 10));
   // The elected leader runs the background loops (D41); campaigning starts before the replica

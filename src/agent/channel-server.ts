@@ -8,12 +8,17 @@ import type { NodeService } from '../core/nodes.js';
 import type { Logger } from '../core/ports/logger.js';
 import type { NodeChannel, NodeOperation, NodeOperationResult } from '../core/ports/node-channel.js';
 import {
-  CHANNEL_PATH, CLOSE_FENCED, CLOSE_REFUSED, CLOSE_REPLACED, MAX_MESSAGE_BYTES, parseAgentMessage,
+  CALL_TIMEOUT_MS, CHANNEL_PATH, CLOSE_FENCED, CLOSE_REFUSED, CLOSE_REPLACED, MAX_MESSAGE_BYTES, parseAgentMessage,
   type AgentMessage, type CallAnswer, type ServerMessage,
 } from './protocol.js';
 
 /** Answers a front-door call relayed by the agent of `nodeId` (the node its connection registered). */
 export type CallHandler = (nodeId: string, method: string, body: Readonly<Record<string, unknown>>) => Promise<{ status: number; body: unknown }>;
+/**
+ * Undoes a call whose answer no longer reaches the node: its connection went away, or the agent
+ * stopped waiting (CALL_TIMEOUT_MS) — e.g. a Mount whose mount nobody will ever unmount.
+ */
+export type AbandonedCallHandler = (nodeId: string, method: string, body: Readonly<Record<string, unknown>>, answer: { status: number; body: unknown }) => Promise<void>;
 
 export interface ChannelServerOptions {
   /**
@@ -56,7 +61,7 @@ export class ChannelServer implements NodeChannel {
   private readonly pending = new Map<string, Pending>();
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
   private readonly tokens: { readonly secret: Buffer; readonly nodes?: readonly string[] }[];
-  private readonly doors = new Map<string, CallHandler>();
+  private readonly doors = new Map<string, { answer: CallHandler; abandoned?: AbandonedCallHandler }>();
 
   constructor(private readonly options: ChannelServerOptions) {
     this.tokens = options.tokens.map((t) => ({ secret: Buffer.from(t.token), ...(t.nodes === undefined ? {} : { nodes: t.nodes }) }));
@@ -68,8 +73,8 @@ export class ChannelServer implements NodeChannel {
   }
 
   /** Serves the calls agents relay for a front door (e.g. `docker`, D80). */
-  serveCalls(door: string, handler: CallHandler): void {
-    this.doors.set(door, handler);
+  serveCalls(door: string, answer: CallHandler, abandoned?: AbandonedCallHandler): void {
+    this.doors.set(door, { answer, ...(abandoned ? { abandoned } : {}) });
   }
 
   connectedNodes(): readonly string[] {
@@ -240,19 +245,30 @@ export class ChannelServer implements NodeChannel {
    * comes from the channel, never from the call, so one node's agent cannot act for another.
    */
   private async answerCall(session: Session, nodeId: string, msg: Extract<AgentMessage, { t: 'call' }>): Promise<void> {
-    const handler = this.doors.get(msg.door);
+    const door = this.doors.get(msg.door);
+    const started = Date.now();
     let answer: CallAnswer;
-    if (!handler) {
+    if (!door) {
       answer = { ok: false, code: 'UNSUPPORTED', message: `this server does not serve ${msg.door} calls for its nodes` };
     } else {
       try {
-        answer = { ok: true, ...(await handler(nodeId, msg.method, msg.body)) };
+        answer = { ok: true, ...(await door.answer(nodeId, msg.method, msg.body)) };
       } catch (e) {
         const err = asPollyError(e);
         answer = { ok: false, code: err.code, message: err.message };
       }
     }
-    session.send({ t: 'answer', id: msg.id, answer });
+    // The agent waits CALL_TIMEOUT_MS from before this arrived: past that, nobody reads the answer.
+    const heard = this.sessions.get(nodeId) === session && Date.now() - started < CALL_TIMEOUT_MS;
+    if (heard) {
+      session.send({ t: 'answer', id: msg.id, answer });
+      return;
+    }
+    if (answer.ok && door?.abandoned) {
+      this.options.logger.warn({ node: nodeId, door: msg.door, method: msg.method }, 'the answer of a relayed call reaches nobody; undoing it');
+      await door.abandoned(nodeId, msg.method, msg.body, answer).catch((e: unknown) =>
+        this.options.logger.error({ err: e, node: nodeId, method: msg.method }, 'undoing an abandoned call failed'));
+    }
   }
 
   /** Start-up reconciliation of an agent, retried while the connection lasts. */

@@ -291,4 +291,24 @@ describe('node channel', () => {
     a.unlink();
     await assert.rejects(a.runtime.call('echo', 'X', {}), (e: { code: string }) => e.code === 'UNAVAILABLE');
   });
+
+  it('undoes a relayed call whose answer reaches nobody (the connection went away meanwhile)', async () => {
+    const a = await agent('a');
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const undone: string[] = [];
+    w.channel.serveCalls('slow', async (_nodeId, method) => {
+      await gate;
+      return { status: 200, body: { method } };
+    }, async (nodeId, method, body, answer) => {
+      undone.push(`${nodeId} ${method} ${JSON.stringify(body)} ${JSON.stringify(answer.body)}`);
+    });
+    const call = a.runtime.call('slow', 'VolumeDriver.Mount', { Name: 'v', ID: 'm1' });
+    await new Promise((r) => setTimeout(r, 20));
+    a.unlink();
+    await assert.rejects(call, (e: { code: string }) => e.code === 'UNAVAILABLE');
+    open();
+    await until('the abandoned call undone', async () => undone.length === 1);
+    assert.deepEqual(undone, ['a VolumeDriver.Mount {"Name":"v","ID":"m1"} {"method":"VolumeDriver.Mount"}']);
+  });
 });

@@ -13,6 +13,8 @@ export const CLOSE_REFUSED = 4000;
 export const CLOSE_FENCED = 4001;
 export const CLOSE_REPLACED = 4002;
 export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+/** How long an agent waits for the answer to a relayed front-door call (a Mount includes the node's attach). */
+export const CALL_TIMEOUT_MS = 180_000;
 
 export type AgentMessage =
   | { readonly t: 'hello'; readonly hello: AgentHello }

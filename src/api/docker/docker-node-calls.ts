@@ -53,4 +53,16 @@ export class DockerNodeCalls {
       return toDockerError(e);
     }
   }
+
+  /**
+   * A call whose answer never reached the node's Docker: a Mount it answered is unmounted again
+   * (Docker will never send the Unmount for that ID), so the holder count and the attachment do
+   * not outlive it. Other methods leave nothing a caller holds.
+   */
+  async abandoned(nodeId: string, method: string, body: Readonly<Record<string, unknown>>, answer: DockerAnswer): Promise<void> {
+    const mounted = method === 'VolumeDriver.Mount' && answer.status === 200 && !(answer.body && typeof answer.body === 'object' && 'Err' in answer.body && (answer.body as { Err: unknown }).Err);
+    if (!mounted) return;
+    const undone = await this.answer(nodeId, 'VolumeDriver.Unmount', { Name: body['Name'], ID: body['ID'] });
+    if (undone.status !== 200) this.o.logger.error({ nodeId, body: undone.body }, 'unmounting an abandoned docker mount failed');
+  }
 }

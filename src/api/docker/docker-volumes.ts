@@ -116,11 +116,15 @@ export class DockerVolumes {
     const v = await this.find(name);
     return this.queue.run(v.id, async () => {
       this.mounts.add(v.id, id);
+      let attachedHere = false;
       try {
         // Checked for every holder, not only the first: an attachment revoked meanwhile (this
         // node was fenced) is taken again, or refused while another node holds the volume.
         let current = await this.o.polly.getVolume(this.caller, v.id);
-        if (!current.attachments.some((a) => a.nodeId === this.o.nodeId)) current = await this.o.polly.attachVolume(this.caller, v.id, { nodeId: this.o.nodeId });
+        if (!current.attachments.some((a) => a.nodeId === this.o.nodeId)) {
+          current = await this.o.polly.attachVolume(this.caller, v.id, { nodeId: this.o.nodeId });
+          attachedHere = true;
+        }
         if (!this.local) {
           const path = this.mountpointOf(current);
           if (path === '') throw new PollyError('INTERNAL', `the agent of node ${this.o.nodeId} attached volume ${v.id} without a mount path`);
@@ -131,7 +135,9 @@ export class DockerVolumes {
         return path;
       } catch (e) {
         this.mounts.forget(v.id, id);
-        if (this.mounts.count(v.id) === 0) await this.release(v).catch(() => undefined);
+        // Only what this Mount attached is given back: an attachment another front door made
+        // for this node (CSI, REST) is theirs.
+        if (this.mounts.count(v.id) === 0 && attachedHere) await this.release(v).catch(() => undefined);
         throw e;
       }
     });
