@@ -17,7 +17,10 @@ export interface GuardLease {
    * CLOCK_MONOTONIC (monotonicNow): the guard's input. A step of the wall clock does not move it.
    */
   readonly monotonicDeadlineMs: number;
-  /** The same moment as epoch ms when it was written: for people reading the file; the guard ignores it. */
+  /**
+   * The same moment in epoch ms as of writing: for people reading the file (and for a guard of
+   * an earlier version, which reads only this); this guard only logs it.
+   */
   readonly deadline: number;
 }
 
@@ -132,12 +135,12 @@ function alive(pid: number | undefined): boolean {
 /**
  * The fence guard process (D82): every 100 ms it reads the deadline its agent last wrote; once
  * the deadline has passed and volumes are still mounted under the mount dir, it fences them
- * (fenceMounts: stop their users, unmount, detach loop devices) — whether the agent is dead,
- * hung or cut off. The deadline is the agent's self-fence time (lease + grace/2 after the last
- * acknowledged heartbeat, on CLOCK_MONOTONIC), earlier than the server's fence (lease + grace after the last renewal
- * it saw), so the node lets go before the volume may attach elsewhere. It exits when its mount
- * dir is gone, when another guard took its place, or when no agent is alive and nothing is left
- * to guard.
+ * (fenceMounts: unmount, stop what keeps a volume in use, detach loop devices) — whether the
+ * agent is dead, hung or cut off. The deadline is the agent's self-fence time (lease + grace/2
+ * after the last acknowledged heartbeat, on CLOCK_MONOTONIC), earlier than the server's fence
+ * (lease + grace after the last renewal it saw), so the node lets go before the volume may
+ * attach elsewhere. It exits when its mount dir is gone, when another guard took its place, or
+ * when no agent is alive and nothing is left to guard.
  */
 export async function runFenceGuard(mountDir: string, logger: Logger): Promise<void> {
   const paths = guardPaths(mountDir);
