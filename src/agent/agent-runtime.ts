@@ -3,6 +3,7 @@ import type { AgentHello } from '../core/nodes.js';
 import type { Logger } from '../core/ports/logger.js';
 import type { StorageDriver } from '../core/ports/storage-driver.js';
 import { ErrorCodes, PollyError, type ErrorCode } from '../core/errors.js';
+import { monotonicNow } from './monotonic-clock.js';
 import { NodeExecutor } from './node-executor.js';
 import type { AgentMessage, CallAnswer, ServerMessage } from './protocol.js';
 
@@ -29,8 +30,8 @@ export interface AgentOptions {
   /** Unmount everything when the lease cannot be renewed (off for the in-process agent, and when a fence guard does it). */
   readonly selfFence: boolean;
   /**
-   * Told the self-fence deadline (epoch ms: lease + grace/2 after the last acknowledged
-   * heartbeat) whenever it moves: the fence guard's input (D82).
+   * Told the self-fence deadline (monotonic ms, see monotonicNow: lease + grace/2 after the last
+   * acknowledged heartbeat) whenever it moves: the fence guard's input (D82).
    */
   readonly onLease?: (deadline: number) => void;
 }
@@ -54,7 +55,9 @@ export class AgentRuntime {
   private heartbeat: NodeJS.Timeout | undefined;
   private seq = 0;
   private readonly sentAt = new Map<number, number>();
-  private lastAckAt = Date.now();
+  /** Monotonic ms (monotonicNow) of the last send the server acknowledged: a heartbeat, or the hello it registered. */
+  private lastAckAt = monotonicNow();
+  private helloAt = monotonicNow();
   private lease = { leaseMs: 10_000, graceMs: 5_000 };
   private fenceTimer: NodeJS.Timeout | undefined;
   private fencing: Promise<void> | undefined;
@@ -83,6 +86,7 @@ export class AgentRuntime {
   connected(send: Send): void {
     this.send = send;
     this.state = 'connecting';
+    this.helloAt = monotonicNow();
     send({ t: 'hello', hello: this.hello() });
   }
 
@@ -107,17 +111,22 @@ export class AgentRuntime {
       case 'welcome': {
         this.registered = true;
         this.lease = { leaseMs: message.leaseMs, graceMs: message.graceMs };
-        this.lastAckAt = Date.now();
+        // The server renewed the lease when it registered the hello: count from its sending, so
+        // the time on the way does not eat the guard's margin before the server's fence.
+        this.lastAckAt = this.helloAt;
         this.leaseMoved();
-        await this.buildDrivers(message.services);
-        if (this.fencing) await this.fencing;
-        await this.executor.idle(); // operations of the lost connection finish first
-        const attached = await this.executor.attached();
-        this.state = 'recovering';
-        send({ t: 'report', attached });
+        // Heartbeats start now, also while operations of the lost connection still run (a long
+        // clone): a busy node must not be fenced, by its guard or by the server.
         if (this.heartbeat) clearInterval(this.heartbeat);
         this.heartbeat = setInterval(() => this.beat(), message.heartbeatMs);
         this.heartbeat.unref();
+        await this.buildDrivers(message.services);
+        if (this.fencing) await this.fencing;
+        await this.executor.idle(); // only the report waits for the operations of the lost connection
+        const attached = await this.executor.attached();
+        if (this.send !== send) return; // that connection is gone; the next one reports
+        this.state = 'recovering';
+        send({ t: 'report', attached });
         return;
       }
       case 'hbAck': {
@@ -177,7 +186,7 @@ export class AgentRuntime {
 
   private beat(): void {
     const seq = ++this.seq;
-    this.sentAt.set(seq, Date.now());
+    this.sentAt.set(seq, monotonicNow());
     this.send?.({ t: 'hb', seq });
   }
 
@@ -192,7 +201,7 @@ export class AgentRuntime {
 
   private checkSelfFence(): void {
     if (this.fencing || this.drivers.size === 0) return;
-    if (Date.now() < this.selfFenceDeadline()) return;
+    if (monotonicNow() < this.selfFenceDeadline()) return;
     this.fencing = (async () => {
       try {
         const released = await this.executor.releaseAll();
@@ -201,7 +210,7 @@ export class AgentRuntime {
         this.options.logger.error({ err }, 'self-fence: releasing volumes failed');
       } finally {
         this.fencing = undefined;
-        this.lastAckAt = Date.now();
+        this.lastAckAt = monotonicNow();
       }
     })();
   }

@@ -4,14 +4,23 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../core/ports/logger.js';
 import { fenceMounts, mountsUnder } from './fence-kernel.js';
+import { monotonicNow } from './monotonic-clock.js';
 
 /** The guard's files live in `<mountDir>/.fence-guard/` (volume ids never start with a dot). */
 export const GUARD_DIR = '.fence-guard';
 const CHECK_MS = 100;
 
-/** What the agent tells its guard after every acknowledged heartbeat. */
+/** What the agent tells its guard after every acknowledged heartbeat (`lease.json`). */
 export interface GuardLease {
-  /** Epoch ms at which this node gives up its volumes unless a later heartbeat is acknowledged. */
+  /**
+   * When this node gives up its volumes unless a later heartbeat is acknowledged, in ms on
+   * CLOCK_MONOTONIC (monotonicNow): the guard's input. A step of the wall clock does not move it.
+   */
+  readonly monotonicDeadlineMs: number;
+  /**
+   * The same moment in epoch ms as of writing: for people reading the file (and for a guard of
+   * an earlier version, which reads only this); this guard only logs it.
+   */
   readonly deadline: number;
 }
 
@@ -21,22 +30,28 @@ export const guardPaths = (mountDir: string) => {
   return { dir, lease: join(dir, 'lease.json'), pid: join(dir, 'pid'), agent: join(dir, 'agent'), log: join(dir, 'log') };
 };
 
-function readLease(file: string): GuardLease | undefined {
+/** The lease the agent last wrote; undefined when there is none or it is not a valid lease. */
+export function readLease(file: string): GuardLease | undefined {
   try {
-    const l = JSON.parse(readFileSync(file, 'utf8')) as GuardLease;
-    return Number.isFinite(l.deadline) ? l : undefined;
+    const l = JSON.parse(readFileSync(file, 'utf8')) as Partial<GuardLease> | null;
+    const valid = (n: unknown): n is number => typeof n === 'number' && Number.isFinite(n) && n >= 0;
+    return l !== null && typeof l === 'object' && valid(l.monotonicDeadlineMs) && valid(l.deadline)
+      ? { monotonicDeadlineMs: l.monotonicDeadlineMs, deadline: l.deadline } : undefined;
   } catch {
     return undefined;
   }
 }
 
-function cmdline(pid: number): string {
+/** A process's arguments (empty when it is gone). */
+function argvOf(pid: number): string[] {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(0, -1);
   } catch {
-    return '';
+    return [];
   }
 }
+
+const cmdline = (pid: number): string => argvOf(pid).join(' ');
 
 function readPid(file: string): number | undefined {
   try {
@@ -47,11 +62,12 @@ function readPid(file: string): number | undefined {
   }
 }
 
-/** Whether `pid` is a live fence guard of `mountDir`. */
-function isGuardOf(pid: number | undefined, mountDir: string): boolean {
+/** Whether `pid` is a live fence guard of exactly `mountDir` (`… fence-guard-main.js <mountDir>`). */
+export function isGuardOf(pid: number | undefined, mountDir: string): boolean {
   if (pid === undefined) return false;
-  const cmd = cmdline(pid);
-  return cmd.includes('fence-guard-main') && cmd.includes(mountDir);
+  const argv = argvOf(pid);
+  const main = argv.findIndex((a) => a === 'fence-guard-main.js' || a.endsWith('/fence-guard-main.js'));
+  return main >= 0 && argv[main + 1] === mountDir;
 }
 
 /**
@@ -89,9 +105,12 @@ export class FenceGuardLink {
     }
   }
 
-  /** Records the deadline (atomically: the guard never reads half a file); starts a guard again if it is gone. */
-  lease(deadline: number): void {
-    const lease: GuardLease = { deadline };
+  /**
+   * Records the deadline (monotonic ms, see monotonicNow) atomically — the guard never reads half
+   * a file — and starts a guard again if it is gone.
+   */
+  lease(monotonicDeadlineMs: number): void {
+    const lease: GuardLease = { monotonicDeadlineMs, deadline: Date.now() + (monotonicDeadlineMs - monotonicNow()) };
     const tmp = `${this.paths.lease}.${process.pid}`;
     try {
       writeFileSync(tmp, JSON.stringify(lease));
@@ -116,12 +135,12 @@ function alive(pid: number | undefined): boolean {
 /**
  * The fence guard process (D82): every 100 ms it reads the deadline its agent last wrote; once
  * the deadline has passed and volumes are still mounted under the mount dir, it fences them
- * (fenceMounts: stop their users, unmount, detach loop devices) — whether the agent is dead,
- * hung or cut off. The deadline is the agent's self-fence time (lease + grace/2 after the last
- * acknowledged heartbeat), earlier than the server's fence (lease + grace after the last renewal
- * it saw), so the node lets go before the volume may attach elsewhere. It exits when its mount
- * dir is gone, when another guard took its place, or when no agent is alive and nothing is left
- * to guard.
+ * (fenceMounts: unmount, stop what keeps a volume in use, detach loop devices) — whether the
+ * agent is dead, hung or cut off. The deadline is the agent's self-fence time (lease + grace/2
+ * after the last acknowledged heartbeat, on CLOCK_MONOTONIC), earlier than the server's fence
+ * (lease + grace after the last renewal it saw), so the node lets go before the volume may
+ * attach elsewhere. It exits when its mount dir is gone, when another guard took its place, or
+ * when no agent is alive and nothing is left to guard.
  */
 export async function runFenceGuard(mountDir: string, logger: Logger): Promise<void> {
   const paths = guardPaths(mountDir);
@@ -133,9 +152,9 @@ export async function runFenceGuard(mountDir: string, logger: Logger): Promise<v
     if (readPid(paths.pid) !== process.pid) return logger.info({}, 'another fence guard took over; exiting');
     const lease = readLease(paths.lease);
     const mounted = await mountsUnder(mountDir, paths.dir);
-    if (lease !== undefined && Date.now() >= lease.deadline && mounted.length > 0) {
+    if (lease !== undefined && monotonicNow() >= lease.monotonicDeadlineMs && mounted.length > 0) {
       const started = Date.now();
-      logger.warn({ deadline: new Date(lease.deadline).toISOString(), agentAlive: alive(readPid(paths.agent)), mounts: mounted.map((m) => m.mountPoint) }, 'lease deadline passed: fencing this node');
+      logger.warn({ deadline: new Date(lease.deadline).toISOString(), overdueMs: monotonicNow() - lease.monotonicDeadlineMs, agentAlive: alive(readPid(paths.agent)), mounts: mounted.map((m) => m.mountPoint) }, 'lease deadline passed: fencing this node');
       const report = await fenceMounts(mountDir, paths.dir);
       logger.warn({ ...report, tookMs: Date.now() - started }, report.failed.length === 0 ? 'fenced: every volume of this node released' : 'fenced, with failures');
       continue;

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { detachLoop, listLoops } from '../drivers/node/loop-devices.js';
-import { parseMountInfo, readMountTable, type MountEntry } from '../drivers/node/mount-table.js';
+import { masterGroup, parseMountInfo, readMountTable, sharedGroup, type MountEntry } from '../drivers/node/mount-table.js';
 import { runCommand } from '../drivers/node/run-command.js';
 
 /** What a fence did on this node. */
@@ -34,6 +34,17 @@ export async function mountsUnder(mountDir: string, except?: string): Promise<Mo
 const showsVolume = (m: MountEntry, fenced: MountEntry): boolean =>
   m.device === fenced.device && (fenced.root === '/' || m.root === fenced.root || m.root.startsWith(`${fenced.root}/`));
 
+/**
+ * Whether a mount of another namespace is a propagated copy of a fenced mount: a slave of its
+ * peer group (`master:N`: a systemd service with PrivateTmp/ProtectSystem, a pod with
+ * HostToContainer propagation) or a peer in it (`shared:N`). An unmount of the fenced mount
+ * removes such a copy, unless the copy is in use.
+ */
+function propagatedCopy(m: MountEntry, fenced: MountEntry): boolean {
+  const group = sharedGroup(fenced);
+  return group !== undefined && (masterGroup(m) === group || sharedGroup(m) === group);
+}
+
 function linkOf(path: string): string | undefined {
   try {
     return readlinkSync(path);
@@ -62,17 +73,47 @@ function commandOf(pid: number): string {
   return readText(`/proc/${pid}/cmdline`).split('\0').filter(Boolean).join(' ').slice(0, 200);
 }
 
+/** What another mount namespace holds of the fenced volumes. */
+interface NsHold {
+  /** It has a mount of a fenced volume of its own (a container's private bind copy): every process in it holds the volume. */
+  readonly whole: boolean;
+  /** Its propagated copies of fenced mounts (mount ids and points): only the processes using them hold the volume. */
+  readonly copies: readonly MountEntry[];
+}
+
+function nsHold(pid: number, fenced: readonly MountEntry[]): NsHold {
+  let whole = false;
+  const copies: MountEntry[] = [];
+  for (const m of parseMountInfo(readText(`/proc/${pid}/mountinfo`))) {
+    const shown = fenced.filter((f) => showsVolume(m, f));
+    if (shown.length === 0) continue;
+    if (shown.every((f) => propagatedCopy(m, f))) copies.push(m);
+    else whole = true;
+  }
+  return { whole, copies };
+}
+
+/** Whether a process has its root, working directory or an open file on one of `copies` (mounts of its namespace). */
+function usesCopy(pid: number, copies: readonly MountEntry[]): boolean {
+  const ids = new Set(copies.map((m) => String(m.id)));
+  const under = (p: string | undefined): boolean => p !== undefined && copies.some((m) => p === m.mountPoint || isUnder(m.mountPoint, p));
+  if (under(linkOf(`/proc/${pid}/cwd`)) || under(linkOf(`/proc/${pid}/root`))) return true;
+  return listDir(`/proc/${pid}/fdinfo`).some((fd) => ids.has(/^mnt_id:\s*(\d+)/m.exec(readText(`/proc/${pid}/fdinfo/${fd}`))?.[1] ?? ''));
+}
+
 /**
- * Processes that keep a fenced volume in use: in another mount namespace (a container), one
- * whose namespace holds a mount of the volume; in ours, one with its root, working directory or
- * an open file under a fenced mount point. Never pid 1, never this process.
+ * Processes that keep a fenced volume in use. In our mount namespace: one with its root,
+ * working directory or an open file under a fenced mount point still mounted. In another: every
+ * process of a namespace with a mount of its own of a fenced volume (a container's private bind
+ * copy, which no unmount of ours removes); where the namespace only has a propagated copy of a
+ * fenced mount, only a process using that copy. Never pid 1, never this process.
  */
-function holders(fenced: readonly MountEntry[]): number[] {
+function holders(fenced: readonly MountEntry[], stillMounted: readonly MountEntry[]): number[] {
   // Synchronous on purpose: thousands of /proc reads, and a fence has no other work meanwhile.
   const own = linkOf('/proc/self/ns/mnt');
-  const points = fenced.map((m) => m.mountPoint);
+  const points = stillMounted.map((m) => m.mountPoint);
   const onFenced = (p: string | undefined): boolean => p !== undefined && points.some((mp) => p === mp || isUnder(mp, p));
-  const nsHolds = new Map<string, boolean>();
+  const holds = new Map<string, NsHold>();
   const out: number[] = [];
   for (const name of listDir('/proc')) {
     if (!/^\d+$/.test(name)) continue;
@@ -81,12 +122,12 @@ function holders(fenced: readonly MountEntry[]): number[] {
     const ns = linkOf(`/proc/${pid}/ns/mnt`);
     if (ns === undefined) continue;
     if (ns !== own) {
-      let holds = nsHolds.get(ns);
-      if (holds === undefined) {
-        holds = parseMountInfo(readText(`/proc/${pid}/mountinfo`)).some((m) => fenced.some((f) => showsVolume(m, f)));
-        nsHolds.set(ns, holds);
+      let hold = holds.get(ns);
+      if (hold === undefined) {
+        hold = nsHold(pid, fenced);
+        holds.set(ns, hold);
       }
-      if (holds) out.push(pid);
+      if (hold.whole || (hold.copies.length > 0 && usesCopy(pid, hold.copies))) out.push(pid);
       continue;
     }
     if (onFenced(linkOf(`/proc/${pid}/cwd`)) || onFenced(linkOf(`/proc/${pid}/root`))
@@ -103,22 +144,43 @@ function gone(pid: number): boolean {
   return stat === '' || / Z /.test(stat.slice(stat.lastIndexOf(')')));
 }
 
+/** Unmounts each of `mounts` (deepest first) that is not busy; returns those it unmounted. */
+async function unmountIdle(mounts: readonly MountEntry[], failed?: string[]): Promise<string[]> {
+  const done: string[] = [];
+  for (const m of mounts) {
+    try {
+      await runCommand('umount', ['--', m.mountPoint]);
+      done.push(m.mountPoint);
+    } catch (e) {
+      failed?.push(`umount ${m.mountPoint}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  return done;
+}
+
 /**
- * The node side of a fence, at the kernel level and for any driver: stops (SIGKILL) every
- * process that holds a volume mounted under `mountDir`, unmounts those mounts, and detaches the
- * loop devices they were on. Run when this node's lease is about to be given up (D82): after it,
- * nothing on this node can write to a volume the server gives to another node.
+ * The node side of a fence, at the kernel level and for any driver: releases every volume
+ * mounted under `mountDir` and stops (SIGKILL) the processes that keep one in use. Run when this
+ * node's lease is about to be given up (D82): after it, nothing on this node can write to a
+ * volume the server gives to another node.
+ *
+ * The mounts are taken first and each is unmounted at once if nothing uses it (which also
+ * removes its propagated copies in other namespaces); then, in rounds, the holders of what is
+ * left are stopped (see `holders`) and the rest unmounted. Last, the loop devices of fenced
+ * whole-filesystem mounts (image volumes) are detached — never the device of a filesystem a
+ * bind mount only shows a directory of (a dir pool's own filesystem).
  */
 export async function fenceMounts(mountDir: string, except?: string): Promise<FenceReport> {
   const killed: { pid: number; command: string }[] = [];
-  const unmounted: string[] = [];
   const failed: string[] = [];
-  const devices = new Set<string>();
+  const fenced = await mountsUnder(mountDir, except);
+  const unmounted = await unmountIdle(fenced);
   for (let round = 0; round < ROUNDS; round++) {
-    const fenced = await mountsUnder(mountDir, except);
-    if (fenced.length === 0) break;
-    for (const m of fenced) devices.add(m.device);
-    const pids = holders(fenced);
+    // Mounts that appeared meanwhile are fenced too.
+    const now = await mountsUnder(mountDir, except);
+    for (const m of now) if (!fenced.some((f) => f.id === m.id)) fenced.push(m);
+    const pids = holders(fenced, now);
+    if (pids.length === 0 && now.length === 0) break;
     for (const pid of pids) {
       const command = commandOf(pid);
       try {
@@ -132,20 +194,14 @@ export async function fenceMounts(mountDir: string, except?: string): Promise<Fe
       if (pids.every(gone)) break;
       await sleep(20);
     }
-    for (const m of fenced) {
-      try {
-        await runCommand('umount', ['--', m.mountPoint]);
-        unmounted.push(m.mountPoint);
-      } catch (e) {
-        if (round === ROUNDS - 1) failed.push(`umount ${m.mountPoint}: ${e instanceof Error ? e.message : String(e)}`);
-      }
-    }
+    unmounted.push(...await unmountIdle(now, round === ROUNDS - 1 ? failed : undefined));
   }
   for (const m of await mountsUnder(mountDir, except)) {
     // Still busy after every round: at least take it out of the tree.
     await runCommand('umount', ['-l', '--', m.mountPoint]).catch(() => undefined);
     failed.push(`${m.mountPoint}: still busy, lazily unmounted`);
   }
+  const devices = new Set(fenced.filter((m) => m.root === '/').map((m) => m.device));
   const detached: string[] = [];
   for (const loop of await listLoops()) {
     if (!devices.has(loop.majMin)) continue;

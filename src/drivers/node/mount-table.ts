@@ -11,6 +11,8 @@ export interface MountEntry {
   readonly mountPoint: string;
   /** Per-mount options (`ro`/`rw`, `nosuid`, …). */
   readonly options: readonly string[];
+  /** Optional fields (propagation: `shared:N` peer group, `master:N` slave of group N, …). */
+  readonly optional: readonly string[];
   readonly fsType: string;
   readonly source: string;
   readonly superOptions: readonly string[];
@@ -34,6 +36,7 @@ export function parseMountInfo(text: string): MountEntry[] {
       root: unescape(fields[3]!),
       mountPoint: unescape(fields[4]!),
       options: fields[5]!.split(','),
+      optional: fields.slice(6, sep),
       fsType: unescape(fields[sep + 1]!),
       source: unescape(fields[sep + 2]!),
       superOptions: fields[sep + 3]!.split(','),
@@ -79,5 +82,11 @@ export function fsLocation(table: readonly MountEntry[], file: string): { device
   const fsPath = (m.root === '/' ? '' : m.root) + (rest === '' ? '' : rest);
   return { device: m.device, fsPath: fsPath === '' ? '/' : fsPath };
 }
+
+/** The peer group a mount propagates to and from (`shared:N`), if it is shared. */
+export const sharedGroup = (m: MountEntry): string | undefined => m.optional.find((f) => f.startsWith('shared:'))?.slice(7);
+
+/** The peer group a mount receives mount and unmount events from (`master:N`), if it is a slave. */
+export const masterGroup = (m: MountEntry): string | undefined => m.optional.find((f) => f.startsWith('master:'))?.slice(7);
 
 export const isReadOnlyMount = (m: MountEntry): boolean => m.options.includes('ro');
