@@ -5,10 +5,7 @@ import type { StorageDriver } from '../core/ports/storage-driver.js';
 import { ErrorCodes, PollyError, type ErrorCode } from '../core/errors.js';
 import { monotonicNow } from './monotonic-clock.js';
 import { NodeExecutor } from './node-executor.js';
-import type { AgentMessage, CallAnswer, ServerMessage } from './protocol.js';
-
-/** How long a relayed front-door call waits for the server's answer (a Mount includes the node's attach). */
-const CALL_TIMEOUT_MS = 180_000;
+import { CALL_TIMEOUT_MS, type AgentMessage, type CallAnswer, type ServerMessage } from './protocol.js';
 
 /** A pool this agent contributes: the server's view plus the driver settings only the node knows. */
 export interface LocalPool extends NodePool {
