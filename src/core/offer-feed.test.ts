@@ -1,21 +1,15 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { createDirDriver } from '../drivers/dir/dir-driver.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
-import type { Caller, ServiceSpec } from './model.js';
+import type { Caller } from './model.js';
 import type { OfferEvent } from './offer-feed.js';
 import { capacityOfferId, volumeOfferId } from './offers.js';
 import { Polly } from './polly.js';
-import { systemClock } from './ports/clock.js';
-import { silentLogger } from './ports/logger.js';
+import { openGoldWorld, type GoldWorld } from './testing/gold-world.js';
 import { GiB } from './units.js';
 
 const mesos: Caller = { kind: 'scheduler', name: 'mesos', services: '*' };
 
-let dir: string;
 let store: SqliteStore;
 let polly: Polly;
 
@@ -40,24 +34,12 @@ class Inbox {
 }
 
 describe('offer feed', () => {
+  let world: GoldWorld;
   beforeEach(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'polly-feed-'));
-    const spec: ServiceSpec = {
-      name: 'gold', driver: 'dir', defaultSizeBytes: GiB, quota: {}, driverConfig: {},
-      pools: [{ name: 'g1', capacityBytes: 10 * GiB, overcommit: 1, types: [], labels: {}, maxIops: 0, params: { path: path.join(dir, 'g1') } }],
-    };
-    store = SqliteStore.open(':memory:');
-    polly = await Polly.open({
-      store, services: [spec], drivers: new Map([['gold', createDirDriver(spec)]]), clock: systemClock, logger: silentLogger,
-      placement: { filters: ['service', 'capacity'], scorers: {}, minFeasiblePools: 10, feasiblePercent: 5 },
-      offerFeed: { debounceMs: 5, logSize: 3 },
-    });
+    world = await openGoldWorld('polly-feed-', { offerFeed: { debounceMs: 5, logSize: 3 } });
+    ({ store, polly } = world);
   });
-  afterEach(async () => {
-    await polly.close();
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  afterEach(() => world.close());
 
   it('starts with a snapshot, then streams changed / added / rescinded events driven by writes', async () => {
     const inbox = new Inbox();

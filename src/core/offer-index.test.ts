@@ -1,19 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { createDirDriver } from '../drivers/dir/dir-driver.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 import { ChangeBus, NotifyingStore } from './changes.js';
 import { keys } from './keys.js';
-import { ADMIN, type Caller, type ServiceSpec, type Volume } from './model.js';
+import { ADMIN, type Caller, type Volume } from './model.js';
 import { OfferIndex } from './offer-index.js';
 import { computeOffersFor } from './offers.js';
 import { Polly } from './polly.js';
-import { systemClock } from './ports/clock.js';
-import { silentLogger } from './ports/logger.js';
-import { GiB } from './units.js';
+import { openGoldWorld, type GoldWorld } from './testing/gold-world.js';
 
 const mesos: Caller = { kind: 'scheduler', name: 'mesos', services: '*' };
 const k8s: Caller = { kind: 'scheduler', name: 'k8s', services: ['gold'] };
@@ -112,26 +106,14 @@ describe('offer index', () => {
 });
 
 describe('offers from the index', () => {
-  let dir: string;
   let store: SqliteStore;
   let polly: Polly;
+  let world: GoldWorld;
   beforeEach(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'polly-offer-index-'));
-    const spec: ServiceSpec = {
-      name: 'gold', driver: 'dir', defaultSizeBytes: GiB, quota: {}, driverConfig: {},
-      pools: [{ name: 'g1', capacityBytes: 10 * GiB, overcommit: 1, types: [], labels: {}, maxIops: 0, params: { path: path.join(dir, 'g1') } }],
-    };
-    store = SqliteStore.open(':memory:');
-    polly = await Polly.open({
-      store, services: [spec], drivers: new Map([['gold', createDirDriver(spec)]]), clock: systemClock, logger: silentLogger,
-      placement: { filters: ['service', 'capacity'], scorers: {}, minFeasiblePools: 10, feasiblePercent: 5 },
-    });
+    world = await openGoldWorld('polly-offer-index-');
+    ({ store, polly } = world);
   });
-  afterEach(async () => {
-    await polly.close();
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  afterEach(() => world.close());
 
   it('are the offers a walk over every volume finds, through creates, offers, claims, attaches and deletes', async () => {
     const audiences: Caller[] = [ADMIN, mesos, k8s];
