@@ -55,6 +55,8 @@ async function setup(): Promise<{ s: RunningServer; mountDir: string; id: string
   const id = created.body.id as string;
   const attached = await api(server, 'POST', `/v1/volumes/${id}/attachments`, { nodeId: 'node-a' }, bearer(ADMIN));
   assert.equal(attached.status, 200, attached.text);
+  // The agent starts its guard on its own time: wait for it, so the tests see the guard it made.
+  await waitFor('the agent\'s fence guard', async () => (fenceGuardOf(mountDir).running() ? true : undefined), 10_000);
   return { s: server, mountDir, id, agent };
 }
 
