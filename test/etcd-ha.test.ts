@@ -5,12 +5,14 @@
  * turns writes into quick retryable 503s, and the replicas recover when it returns.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Etcd3 } from 'etcd3';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startEtcdCluster, waitHealthy, type EtcdCluster } from '../src/store/etcd/testing/etcd-cluster.js';
 import { makeTestCertificates } from '../src/store/etcd/testing/test-certificates.js';
+import { cleanupHostDir } from '../src/drivers/node/testing/host-cleanup.js';
+import { fenceGuardOf, nodeReady, startAgent } from './support/agent-process.js';
 import { startReplicas, versionOf, waitForLeader } from './support/etcd-replicas.js';
 import { GiB, assertEnvelope, listAll, listDir, statusCounts } from './support/polly-fixtures.js';
 import { PollyClient } from '../src/client/polly-client.js';
@@ -269,6 +271,24 @@ describe('three replicas on a 3-member etcd cluster', LONG, () => {
       assert.equal(volumes.find((v) => v.id === o.outcome.body.id)?.status, 'available');
     }
     for (const r of replicas) assert.equal((await api(r, 'GET', '/v1/pools')).headers.get('warning'), null, 'fresh again');
+  });
+
+  it('a pool an agent contributes through one replica joins the service on every replica', async () => {
+    const root = tempDir('ha-agent');
+    const mountDir = join(root, 'mounts');
+    mkdirSync(mountDir, { recursive: true });
+    const pools = [{ service: 'burst', name: 'ha-n1-disk', path: join(root, 'disk') }];
+    const agent = startAgent(replicas[0]!, { nodeId: 'ha-n1', mountDir, configDir: root, config: { pools } });
+    try {
+      await nodeReady(replicas[0]!, 'ha-n1');
+      for (const r of replicas) {
+        await waitUntil(async () => (await api(r, 'GET', '/v1/pools?service=burst')).body.items.some((p: any) => p.name === 'ha-n1-disk' && p.node === 'ha-n1'), 10_000, `${r.url} knows the node's pool`);
+      }
+    } finally {
+      await agent.kill('SIGKILL');
+      fenceGuardOf(mountDir).kill();
+      await cleanupHostDir(root);
+    }
   });
 });
 

@@ -44,19 +44,43 @@ export async function restoreNodePools(ctx: CoreContext): Promise<void> {
   let after: string | undefined;
   do {
     const page = await ctx.store.list<NodeRecord>(keys.nodes, { limit: MAX_LIST_LIMIT, ...(after ? { after } : {}) });
-    for (const { value: node } of page.records) {
-      for (const p of node.pools ?? []) {
-        try {
-          const state = await addNodePool(ctx, node.id, p);
-          state.totalBytes = 0; // nothing is placed on it or offered until its agent reports its capacity
-          state.backendFreeBytes = 0;
-        } catch (e) {
-          ctx.logger.warn({ err: e, nodeId: node.id, pool: `${p.service}/${p.name}` }, 'a pool of a registered node cannot join its service again');
-        }
-      }
-    }
+    for (const { value: node } of page.records) await joinStoredPools(ctx, node);
     after = page.next;
   } while (after !== undefined);
+}
+
+/**
+ * The pools of a node record this process does not know yet join their ledgers, owned by their
+ * node and with no capacity (here) until its agent answers this process.
+ */
+async function joinStoredPools(ctx: CoreContext, node: NodeRecord): Promise<void> {
+  for (const p of node.pools ?? []) {
+    if (ctx.ledgers.get(p.service)?.pools.some((x) => x.spec.name === p.name && x.spec.params[NODE_POOL_PARAM] === node.id)) continue;
+    try {
+      const state = await addNodePool(ctx, node.id, p);
+      state.totalBytes = 0; // nothing is placed on it or offered until its agent reports its capacity
+      state.backendFreeBytes = 0;
+    } catch (e) {
+      ctx.logger.warn({ err: e, nodeId: node.id, pool: `${p.service}/${p.name}` }, 'a pool of a registered node cannot join its service');
+    }
+  }
+}
+
+/**
+ * With replicas: a node that registers with another replica records its pools there; this
+ * process learns them from the catalog watch (each node record written, by any replica), so a
+ * volume on such a pool is never handled as if its pool were unknown — its work goes to its node
+ * (UNAVAILABLE here while that node's agent is connected elsewhere), never a removal that skips
+ * the backend. Returns what to call with each node record the watch sees.
+ */
+export function nodePoolFollower(ctx: CoreContext): (node: NodeRecord) => void {
+  let chain = Promise.resolve();
+  return (node) => {
+    // Heartbeats rewrite node records all the time: only a pool this process lacks costs work.
+    const known = (p: NodePool) => ctx.ledgers.get(p.service)?.pools.some((x) => x.spec.name === p.name && x.spec.params[NODE_POOL_PARAM] === node.id);
+    if ((node.pools ?? []).every(known)) return;
+    chain = chain.then(() => joinStoredPools(ctx, node)).catch((e: unknown) => ctx.logger.warn({ err: e, nodeId: node.id }, 'the pools of a node record cannot join'));
+  };
 }
 
 /** Reads the live capacity of a node's contributed pools through its agent. */

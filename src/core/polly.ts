@@ -5,7 +5,7 @@ import { OfferFeed, type OfferEvent, type OfferFeedOptions } from './offer-feed.
 import { declineOffer, listOffers, offerAudience, type DeclineInput, type OfferQuery } from './offers.js';
 import { ServiceLedger } from './ledger.js';
 import { followCatalog } from './catalog-watch.js';
-import type { Caller, ServiceSpec } from './model.js';
+import type { Caller, NodeRecord, ServiceSpec } from './model.js';
 import { OperationTracker } from './operations.js';
 import { Placement, type PlacementOptions } from './placement/placement.js';
 import { createPlacementRegistry } from './placement/registry.js';
@@ -36,7 +36,7 @@ import {
 import type { OperationOptions } from './ports/storage-driver.js';
 import { EVENT_RETENTION_MS, listEvents, trimEvents, type EventFilter } from './events.js';
 import { DEFAULT_NODE_OPTIONS, NodeService, type NodeOptions } from './nodes.js';
-import { nodeOfPool, restoreNodePools } from './node-pools.js';
+import { nodeOfPool, nodePoolFollower, restoreNodePools } from './node-pools.js';
 import { NodeRoutedDriver } from './node-routed-driver.js';
 import { OfferIndex } from './offer-index.js';
 import { reconcileNodes, type NodeReconcileReport } from './node-reconcile.js';
@@ -118,10 +118,12 @@ export class Polly {
     };
     // A store shared with other replicas: follow their writes, watching before loading so nothing
     // falls between the load and the watch.
-    const stopWatches = deps.store.watch === undefined ? [] : [await followCatalog(deps.store, [...ledgers.values()], changes)];
+    let onNode: ((node: NodeRecord) => void) | undefined; // bound once the context exists
+    const stopWatches = deps.store.watch === undefined ? [] : [await followCatalog(deps.store, [...ledgers.values()], changes, (n) => onNode?.(n))];
     for (const l of ledgers.values()) await l.load();
     await refreshCapacity(ctx);
     await restoreNodePools(ctx);
+    onNode = nodePoolFollower(ctx);
     nodes = new NodeService(ctx, deps.nodeChannel ?? noNodeChannel, deps.nodes ?? DEFAULT_NODE_OPTIONS);
     const polly = new Polly(ctx, nodes, deps.offerFeed);
     polly.stopWatches = stopWatches;
