@@ -63,7 +63,8 @@ export class WriteThread implements Writer {
   private send(): void {
     const writes = this.outbox;
     this.outbox = [];
-    if (!this.broken) this.worker.postMessage({ type: 'writes', writes } satisfies WriterMessage);
+    // Empty when close() sent this turn's writes already.
+    if (writes.length > 0 && !this.broken) this.worker.postMessage({ type: 'writes', writes } satisfies WriterMessage);
   }
 
   get healthy(): boolean {
