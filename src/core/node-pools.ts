@@ -49,13 +49,18 @@ export async function restoreNodePools(ctx: CoreContext): Promise<void> {
   } while (after !== undefined);
 }
 
+/** Whether this process's ledger already has the node's pool. */
+function hasNodePool(ctx: CoreContext, nodeId: string, p: NodePool): boolean {
+  return ctx.ledgers.get(p.service)?.pools.some((x) => x.spec.name === p.name && x.spec.params[NODE_POOL_PARAM] === nodeId) === true;
+}
+
 /**
  * The pools of a node record this process does not know yet join their ledgers, owned by their
  * node and with no capacity (here) until its agent answers this process.
  */
 async function joinStoredPools(ctx: CoreContext, node: NodeRecord): Promise<void> {
   for (const p of node.pools ?? []) {
-    if (ctx.ledgers.get(p.service)?.pools.some((x) => x.spec.name === p.name && x.spec.params[NODE_POOL_PARAM] === node.id)) continue;
+    if (hasNodePool(ctx, node.id, p)) continue;
     try {
       const state = await addNodePool(ctx, node.id, p);
       state.totalBytes = 0; // nothing is placed on it or offered until its agent reports its capacity
@@ -77,8 +82,7 @@ export function nodePoolFollower(ctx: CoreContext): (node: NodeRecord) => void {
   let chain = Promise.resolve();
   return (node) => {
     // Heartbeats rewrite node records all the time: only a pool this process lacks costs work.
-    const known = (p: NodePool) => ctx.ledgers.get(p.service)?.pools.some((x) => x.spec.name === p.name && x.spec.params[NODE_POOL_PARAM] === node.id);
-    if ((node.pools ?? []).every(known)) return;
+    if ((node.pools ?? []).every((p) => hasNodePool(ctx, node.id, p))) return;
     chain = chain.then(() => joinStoredPools(ctx, node)).catch((e: unknown) => ctx.logger.warn({ err: e, nodeId: node.id }, 'the pools of a node record cannot join'));
   };
 }
