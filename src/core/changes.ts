@@ -38,6 +38,7 @@ export class NotifyingStore implements Store {
   readonly maxTxnOps?: number;
   readonly reachable?: () => boolean;
   readonly watch?: Store['watch'];
+  readonly txnStaged?: Store['txnStaged'];
 
   constructor(private readonly inner: Store, private readonly bus: ChangeBus) {
     this.kind = inner.kind;
@@ -45,6 +46,13 @@ export class NotifyingStore implements Store {
     if (inner.maxTxnOps !== undefined) this.maxTxnOps = inner.maxTxnOps;
     if (inner.reachable !== undefined) this.reachable = () => inner.reachable!();
     if (inner.watch !== undefined) this.watch = (prefix, onEvent, onResync) => inner.watch!(prefix, onEvent, onResync);
+    if (inner.txnStaged !== undefined) {
+      this.txnStaged = async (request) => {
+        const staged = await inner.txnStaged!(request);
+        if (staged.result.ok && request.ops.length > 0) this.bus.emit({ keys: request.ops.map((o) => o.key) });
+        return staged;
+      };
+    }
   }
 
   get<T = unknown>(key: string): Promise<StoreRecord<T> | undefined> {

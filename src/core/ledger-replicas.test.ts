@@ -8,7 +8,7 @@ import { PollyError } from './errors.js';
 import { keys } from './keys.js';
 import { ServiceLedger, type LedgerView, type Planner } from './ledger.js';
 import type { ServiceSpec } from './model.js';
-import type { Store, TxnRequest, TxnResult } from './ports/store.js';
+import type { StagedTxn, Store, TxnRequest, TxnResult } from './ports/store.js';
 import { GiB } from './units.js';
 
 const spec: ServiceSpec = {
@@ -33,10 +33,10 @@ function limited(inner: Store, maxTxnOps: number, sizes: number[]): Store {
   return new Proxy(inner, {
     get(target, prop) {
       if (prop === 'maxTxnOps') return maxTxnOps;
-      if (prop === 'txn') {
-        return (r: TxnRequest): Promise<TxnResult> => {
+      if (prop === 'txn' || prop === 'txnStaged') {
+        return (r: TxnRequest): Promise<TxnResult | StagedTxn> => {
           sizes.push(Math.max(r.compares.length, r.ops.length));
-          return target.txn(r);
+          return prop === 'txn' ? target.txn(r) : target.txnStaged!(r);
         };
       }
       const value: unknown = Reflect.get(target, prop);

@@ -1,7 +1,7 @@
 import { PollyError } from './errors.js';
 import { keys } from './keys.js';
 import type { PoolSpec, PoolUsage, ServiceSpec, ServiceUsage } from './model.js';
-import type { Store, TxnCompare, TxnOp } from './ports/store.js';
+import type { Store, TxnCompare, TxnOp, TxnResult } from './ports/store.js';
 import { PoolState, type UsageDelta } from './pool-state.js';
 import { poolId } from './keys.js';
 
@@ -304,10 +304,15 @@ export class ServiceLedger implements LedgerView {
         ops.push({ type: 'put', key: keys.serviceUsage(this.spec.name), value: this.usage });
       }
 
-      let res;
+      let res: TxnResult;
+      let durable: Promise<void> | undefined;
       try {
         const deferred = planned.every(({ plan }) => plan.durability === 'deferred');
-        res = await this.store.txn({ compares, ops, ...(deferred ? { durability: 'deferred' as const } : {}) });
+        const request = { compares, ops, ...(deferred ? { durability: 'deferred' as const } : {}) };
+        // Where the store can say so, the next batch is planned as soon as this one committed;
+        // its work is answered once it is durable.
+        if (this.store.txnStaged !== undefined) ({ result: res, durable } = await this.store.txnStaged(request));
+        else res = await this.store.txn(request);
       } catch (e) {
         for (const { plan } of planned.reverse()) this.applyPlan(plan, -1);
         for (const { work } of planned) work.reject(e);
@@ -316,7 +321,11 @@ export class ServiceLedger implements LedgerView {
       if (res.ok) {
         for (const p of touched) p.revision = res.revision;
         if (serviceTouched) this.usageRevision = res.revision;
-        for (const { work, plan } of planned) work.resolve(plan.result(res.revision));
+        for (const { work, plan } of planned) {
+          const answer = plan.result(res.revision);
+          if (durable === undefined) work.resolve(answer);
+          else durable.then(() => work.resolve(answer), (e: unknown) => work.reject(e));
+        }
         return;
       }
 

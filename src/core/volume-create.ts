@@ -55,6 +55,8 @@ interface Resolved {
 }
 
 const IDEMPOTENCY_KEY = /^[A-Za-z0-9._:-]{1,128}$/;
+/** How a reservation is turned down; an earlier volume of the same name still answers then. */
+const TURNED_DOWN: ReadonlySet<string> = new Set(['QUOTA_EXCEEDED', 'INSUFFICIENT_CAPACITY', 'FAILED_PRECONDITION']);
 
 /**
  * Create flow of DESIGN.md §5: validate → (same name? same volume) → reserve capacity and write
@@ -69,11 +71,16 @@ export async function createVolume(ctx: CoreContext, caller: Caller, input: Crea
   const resolved = await resolve(ctx, caller, input);
   const idemKey = options.idempotencyKey;
   if (idemKey !== undefined && !IDEMPOTENCY_KEY.test(idemKey)) throw invalid('Idempotency-Key', 'must be 1-128 characters of letters, digits, ".", "_", ":" and "-"');
-  const fingerprint = fingerprintOf(resolved);
+  const fingerprint = idemKey !== undefined ? fingerprintOf(resolved) : ''; // only an Idempotency-Key record keeps it
 
   for (let attempt = 0; attempt < 5; attempt++) {
-    const earlier = await findEarlier(ctx, caller, resolved, fingerprint, idemKey);
-    if (earlier) return { volume: earlier, created: false };
+    // A new name needs no look-up first: the reservation's compare on the name finds an earlier
+    // one, and a reservation turned down (quota, capacity) looks before it answers.
+    const lookedFirst = attempt > 0 || idemKey !== undefined || input.claim !== undefined;
+    if (lookedFirst) {
+      const earlier = await findEarlier(ctx, caller, resolved, fingerprint, idemKey);
+      if (earlier) return { volume: earlier, created: false };
+    }
 
     const claim = input.claim !== undefined ? await claimForCreate(ctx, caller, input.claim, input.service, resolved.sizeBytes) : undefined;
     const now = ctx.clock.now();
@@ -85,7 +92,10 @@ export async function createVolume(ctx: CoreContext, caller: Caller, input: Crea
         return { ...plan, result: (revision) => ({ volume: plan.volume, revision }) };
       });
     } catch (e) {
-      if (e instanceof StaleWriteError) continue; // the name (or key) was taken meanwhile: look again
+      if (e instanceof StaleWriteError) continue; // the name (or key) is taken: look at what took it
+      const turnedDown = e instanceof PollyError && TURNED_DOWN.has(e.code);
+      const earlier = !lookedFirst && turnedDown ? await findEarlier(ctx, caller, resolved, fingerprint) : undefined;
+      if (earlier) return { volume: earlier, created: false };
       throw e;
     }
 

@@ -839,6 +839,10 @@ withHarness('quotas', { services: [serviceSpec('default', [poolSpec('local')], {
     const svc = (await call(h(), 'GET', '/v1/services/default')).body;
     assert.deepEqual(svc.quota, { maxVolumes: 2, maxBytes: 3 * GiB });
     assert.deepEqual(svc.usage, { service: 'default', volumes: 2, bytes: GiB + MiB });
+    // The same create again, with the quota full: the volume it made answers (200), not the quota.
+    const again = await create(h(), { name: 'q4', size: '1Mi' });
+    assert.equal(again.status, 200, again.text);
+    assertError(await create(h(), { name: 'q4', size: '2Mi' }), 409, 'ALREADY_EXISTS', 'q4');
   });
 });
 

@@ -62,6 +62,12 @@ export interface TxnResult {
   readonly failed?: readonly string[];
 }
 
+/** A transaction whose outcome is known, and the promise of its durability (see Store.txnStaged). */
+export interface StagedTxn {
+  readonly result: TxnResult;
+  readonly durable: Promise<void>;
+}
+
 export const MAX_LIST_LIMIT = 10_000;
 
 /** A change seen by a watch (stores shared by several processes offer them). */
@@ -77,6 +83,13 @@ export interface Store {
   list<T = unknown>(prefix: string, options?: ListOptions): Promise<ListPage<T>>;
   count(prefix: string): Promise<number>;
   txn(request: TxnRequest): Promise<TxnResult>;
+  /**
+   * Optional: as txn, but answers once the outcome is known — committed and visible — with
+   * `durable` settling when txn would have (a durable write on disk; it rejects if that failed).
+   * Lets a single writer (the ledger) plan its next write while the disk syncs this one. Stores
+   * whose commit is the sync (etcd) need not offer it.
+   */
+  txnStaged?(request: TxnRequest): Promise<StagedTxn>;
   /** True when the store can serve reads and writes. */
   ready(): Promise<boolean>;
   /** Removes every key under the prefix (used by `polly store erase`); returns how many. */

@@ -13,6 +13,11 @@ export async function readJsonMetadata<T>(file: string, driver: string, isValid:
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;
   }
+  return parseJsonMetadata(text, file, driver, isValid);
+}
+
+/** Checks metadata text read from `file` (see readJsonMetadata). */
+export function parseJsonMetadata<T>(text: string, file: string, driver: string, isValid: (value: unknown) => value is T): T {
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -420,7 +420,10 @@ describe('DirDriver', () => {
       const st = await stat(pathOf(ref(volume)));
       assert.equal(st.mode & 0o7777, 0o755);
       assert.deepEqual(await readdir(pathOf(ref(volume))), []);
-      const metadata = JSON.parse(await readFile(path.join(root, '.meta', 'volumes', `${volume.backendId}.json`), 'utf8'));
+      // One symlink whose target is the record: made whole by one system call, read, never followed.
+      const record = path.join(root, '.meta', 'volumes', `${volume.backendId}.json`);
+      assert.ok((await lstat(record)).isSymbolicLink());
+      const metadata = JSON.parse(await readlink(record));
       assert.equal(metadata.sizeBytes, 3 * MiB);
       assert.equal(metadata.createdAt, volume.createdAt);
       assert.equal((await stat(path.join(root, '.staging'))).mode & 0o777, 0o700);
@@ -453,6 +456,8 @@ describe('DirDriver', () => {
       const torn = await driver.create({ volumeId: newId('vol'), pool, sizeBytes: 3 * MiB, parameters: {} });
       const fine = await driver.create({ volumeId: newId('vol'), pool, sizeBytes: 5 * MiB, parameters: {} });
       await writeFile(path.join(pathOf(ref(torn)), 'data'), randomBytes(8192));
+      // A torn file, as older versions wrote (a symlink record cannot be torn).
+      await rm(path.join(root, '.meta', 'volumes', `${torn.backendId}.json`));
       await writeFile(path.join(root, '.meta', 'volumes', `${torn.backendId}.json`), '{"version":1,"kind":"vol');
       const listed = new Map((await driver.list(pool)).map((v) => [v.backendId, v]));
       assert.equal(listed.get(fine.backendId)?.sizeBytes, 5 * MiB);

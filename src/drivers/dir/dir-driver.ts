@@ -17,11 +17,12 @@ import { formatBytes } from '../../core/units.js';
 import { checkBackendId, isValidBackendId } from './check-backend-id.js';
 import { checkPoolRootsDisjoint } from './check-pool-roots-disjoint.js';
 import { copyTree, type FileAttrs } from './copy-tree.js';
-import { metadataPath, readMetadata, removeMetadata, writeMetadata, writeMetadataUnsynced, type DirMetadata } from './dir-metadata.js';
+import { addMetadataUnsynced, metadataPath, readMetadata, removeMetadata, writeMetadata, writeMetadataUnsynced, type DirMetadata } from './dir-metadata.js';
 import { DirectorySync } from './directory-sync.js';
 import { DirectoryNodeSide } from '../node/directory-node-side.js';
 import { KeyedLock, type LockRequest } from '../common/keyed-lock.js';
 import { poolRootPath } from './pool-root-path.js';
+import { processUmask } from './process-umask.js';
 import { removeTree } from './remove-tree.js';
 import { isVanished, withSafeDir } from './safe-dir.js';
 import { scanTree, type TreeScan } from './scan-tree.js';
@@ -138,12 +139,13 @@ export class DirDriver implements StorageDriver {
       if (source) locks.push({ key: lockKey(source.pool, source.kind, source.backendId), mode: 'shared' });
 
       return this.locks.run(locks, signal, async () => {
-        if (await this.findEntry(layout, 'volume', id, 'volumeId')) return this.describe(layout, 'volume', id, signal);
         const metadata: DirMetadata = { version: 1, kind: 'volume', sizeBytes, createdAt: Date.now() };
-        if (!source || !sourceLayout) {
-          await this.createEmpty(layout, id, metadata);
+        // The common case first: an empty volume that is not there yet is one mkdir.
+        if ((!source || !sourceLayout) && (await this.createEmpty(layout, id, metadata))) {
           return { pool: layout.pool.spec.name, backendId: id, kind: 'volume', sizeBytes, createdAt: metadata.createdAt! };
         }
+        if (await this.findEntry(layout, 'volume', id, 'volumeId')) return this.describe(layout, 'volume', id, signal);
+        if (!source || !sourceLayout) throw new PollyError('BACKEND_ERROR', `dir driver: volume ${JSON.stringify(id)} appeared and vanished while being created`, { backendId: id });
 
         const sourcePath = await this.requireEntry(sourceLayout, source.kind, source.backendId, 'source.ref.backendId');
         const sourceMetadata = await readSoundMetadata(this.metadataFile(sourceLayout, source.kind, source.backendId));
@@ -527,21 +529,41 @@ export class DirDriver implements StorageDriver {
   }
 
   /**
-   * An empty volume needs no staging: mkdir is atomic and what it makes is empty. As with a
-   * staged tree, the metadata comes first (unsynced, like every volume's), then the directory
-   * with its exact mode, whatever the umask, then the shared sync of `volumes/`.
+   * An empty volume needs no staging: mkdir is atomic and what it makes is empty. Its metadata
+   * (one symlink, unsynced like every volume's) is added alongside, never over another entry's;
+   * the directory gets its exact mode whatever the umask (a chmod only when the umask would take
+   * bits away), then the shared sync of `volumes/` makes it durable. False when the entry exists
+   * already.
    */
-  private async createEmpty(layout: PoolLayout, id: string, metadata: DirMetadata): Promise<void> {
+  private async createEmpty(layout: PoolLayout, id: string, metadata: DirMetadata): Promise<boolean> {
     const entry = this.entryPath(layout, 'volume', id);
+    const file = this.metadataFile(layout, 'volume', id);
+    const exact = ((processUmask() ?? 0o777) & NEW_VOLUME_MODE) === 0;
+    const made = mkdir(entry, { mode: exact ? NEW_VOLUME_MODE : 0o700 }).then(
+      () => true,
+      (e: unknown) => {
+        if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+        throw e;
+      },
+    );
+    const [created, recorded] = await Promise.allSettled([made, addMetadataUnsynced(file, metadata)]);
+    if (created.status === 'fulfilled' && !created.value) {
+      // Whatever is there was there before; if it had no metadata, this request's describes it.
+      if (recorded.status === 'rejected') throw recorded.reason;
+      return false;
+    }
     try {
-      await writeMetadataUnsynced(this.metadataFile(layout, 'volume', id), metadata);
-      await mkdir(entry, { mode: 0o700 });
-      await chmod(entry, NEW_VOLUME_MODE);
+      if (created.status === 'rejected') throw created.reason;
+      if (recorded.status === 'rejected') throw recorded.reason;
+      // Metadata left by an earlier attempt that crashed before its mkdir: replace it.
+      if (!recorded.value) await writeMetadataUnsynced(file, metadata);
+      if (!exact) await chmod(entry, NEW_VOLUME_MODE);
       await this.directorySync.sync(layout.volumes);
+      return true;
     } catch (e) {
       // Nothing half-made stays: the directory, if made, is still empty (nobody has it yet).
-      await rmdir(entry).catch(() => undefined);
-      await removeMetadata(this.metadataFile(layout, 'volume', id)).catch(() => undefined);
+      if (created.status === 'fulfilled') await rmdir(entry).catch(() => undefined);
+      await removeMetadata(file).catch(() => undefined);
       throw e;
     }
   }
@@ -578,8 +600,7 @@ export class DirDriver implements StorageDriver {
         // An empty directory goes with one atomic rmdir; anything else (a tree, a file or symlink
         // in its place, a mount point) takes the checked way below.
         if (await rmdir(entry).then(() => true, () => false)) {
-          await this.directorySync.sync(kind === 'volume' ? layout.volumes : layout.snapshots);
-          await removeMetadata(metadataFile);
+          await Promise.all([this.directorySync.sync(kind === 'volume' ? layout.volumes : layout.snapshots), removeMetadata(metadataFile)]);
           return;
         }
         if (!(await this.findEntry(layout, kind, id, 'ref.backendId'))) {

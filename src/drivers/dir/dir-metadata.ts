@@ -1,7 +1,7 @@
-import { unlink, writeFile } from 'node:fs/promises';
+import { readlink, symlink, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { FileAttrs } from './copy-tree.js';
-import { readJsonMetadata } from '../common/json-metadata.js';
+import { parseJsonMetadata, readJsonMetadata } from '../common/json-metadata.js';
 import { writeFileAtomic } from '../common/write-file-atomic.js';
 
 /**
@@ -25,19 +25,49 @@ export interface DirMetadata {
 
 export const metadataPath = (metaDir: string, backendId: string): string => path.join(metaDir, `${backendId}.json`);
 
-/** The metadata of an entry, or undefined when there is none (unmanaged directory). */
-export const readMetadata = (file: string): Promise<DirMetadata | undefined> => readJsonMetadata(file, 'dir', isMetadata);
+/**
+ * The metadata of an entry, or undefined when there is none (unmanaged directory): the target
+ * of a symlink (see writeMetadataUnsynced), else the content of a file (snapshots). The link is
+ * read, never followed.
+ */
+export async function readMetadata(file: string): Promise<DirMetadata | undefined> {
+  let text: string;
+  try {
+    text = await readlink(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    if (code === 'EINVAL') return readJsonMetadata(file, 'dir', isMetadata); // a regular file
+    throw e;
+  }
+  return parseJsonMetadata(text, file, 'dir', isMetadata);
+}
 
 export async function writeMetadata(file: string, metadata: DirMetadata): Promise<void> {
   await writeFileAtomic(file, `${JSON.stringify(metadata)}\n`);
 }
 
 /**
- * Writes metadata in place without fsync: for bookkeeping the catalog also holds. A crash can
- * leave the file torn; readers then see a BACKEND_ERROR and treat the entry as having none.
+ * Writes a volume's metadata without fsync, for bookkeeping the catalog also holds: as the
+ * target of a symlink, which one `symlink()` makes whole or not at all (no torn file, and one
+ * system call instead of open, write and close). A crash may lose it; the entry then counts as
+ * having none. An older record in its place is replaced.
  */
 export async function writeMetadataUnsynced(file: string, metadata: DirMetadata): Promise<void> {
-  await writeFile(file, `${JSON.stringify(metadata)}\n`, { mode: 0o600, flag: 'w' });
+  if (await addMetadataUnsynced(file, metadata)) return;
+  await unlink(file);
+  await symlink(JSON.stringify(metadata), file);
+}
+
+/** As writeMetadataUnsynced, but false (and nothing written) when a record is there already. */
+export async function addMetadataUnsynced(file: string, metadata: DirMetadata): Promise<boolean> {
+  try {
+    await symlink(JSON.stringify(metadata), file);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw e;
+  }
 }
 
 export async function removeMetadata(file: string): Promise<void> {

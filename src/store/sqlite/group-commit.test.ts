@@ -59,24 +59,75 @@ describe('GroupCommit', () => {
     db.close();
   });
 
-  it('commits a batch of deferred writes with synchronous=NORMAL and any batch with a durable write with FULL', async () => {
-    const { db, group } = setup();
+  it('settles durable writes only after the WAL sync, deferred ones at COMMIT; a failed sync rejects the durable ones', async () => {
+    const db = new Database(':memory:');
+    migrate(db, ':memory:');
+    const syncs: { resolve: () => void; reject: (e: Error) => void }[] = [];
+    const group = new GroupCommit(db, (e) => e as Error, () => new Promise<void>((resolve, reject) => syncs.push({ resolve, reject })));
     const insert = db.prepare('INSERT INTO kv (key, value, revision) VALUES (?, ?, ?)');
-    // What SQLite will do at COMMIT is the connection's setting while the batch runs.
-    const probe = (key: string, deferred: boolean): WriteJob<number> => ({
+    const job = (key: string, deferred: boolean): WriteJob<string> => ({
       deferred,
       apply(current) {
         insert.run(key, '1', current + 1);
-        return { commit: true, result: Number(db.pragma('synchronous', { simple: true })) };
+        return { commit: true, result: key };
       },
     });
-    const NORMAL = 1;
-    const FULL = 2;
-    assert.deepEqual(await Promise.all([group.submit(probe('a', true)), group.submit(probe('b', true))]), [NORMAL, NORMAL]);
-    assert.deepEqual(await Promise.all([group.submit(probe('c', true)), group.submit(probe('d', false))]), [FULL, FULL]);
-    assert.equal(await group.submit(probe('e', false)), FULL);
-    assert.equal(await group.submit(probe('f', true)), NORMAL);
-    assert.equal(db.prepare('SELECT count(*) FROM kv').pluck().get(), 6);
+    const settled: string[] = [];
+    const track = (p: Promise<string>) => p.then((k) => settled.push(k), (e: Error) => settled.push(`${e.message}`));
+    const batch = [track(group.submit(job('a', false))), track(group.submit(job('b', true))), track(group.submit(job('c', false)))];
+    group.flush();
+    await new Promise((r) => setImmediate(r));
+    assert.equal(Number(db.pragma('synchronous', { simple: true })), 1, 'SQLite itself never syncs a commit (NORMAL)');
+    assert.deepEqual(settled, ['b'], 'the deferred write settles at COMMIT, the durable ones wait');
+    assert.equal(syncs.length, 1, 'one sync for the batch');
+    syncs[0]!.resolve();
+    await Promise.all(batch);
+    assert.deepEqual(settled, ['b', 'a', 'c']);
+
+    const failing = [track(group.submit(job('d', false))), track(group.submit(job('e', true)))];
+    group.flush();
+    syncs[1]!.reject(new Error('EIO'));
+    await Promise.all(failing);
+    assert.deepEqual(settled.slice(3), ['e', 'EIO']);
+
+    assert.equal(await group.submit(job('f', true)), 'f', 'a batch of deferred writes needs no sync');
+    assert.equal(syncs.length, 2);
+    db.close();
+  });
+
+  it('answers a staged write at COMMIT, with the durability promise of its batch', async () => {
+    const db = new Database(':memory:');
+    migrate(db, ':memory:');
+    let finishSync!: () => void;
+    let syncs = 0;
+    const group = new GroupCommit(db, (e) => e as Error, () => new Promise<void>((resolve) => { syncs++; finishSync = resolve; }));
+    const insert = db.prepare('INSERT INTO kv (key, value, revision) VALUES (?, ?, ?)');
+    const job = (key: string, deferred = false): WriteJob<number> => ({
+      deferred,
+      apply(current) {
+        insert.run(key, '1', current + 1);
+        return { commit: true, result: current + 1 };
+      },
+    });
+    const plain = group.submit(job('a'));
+    const staged = group.submitStaged(job('b'));
+    const stagedDeferred = group.submitStaged(job('c', true));
+    group.flush();
+    const { result, durable } = await staged;
+    assert.equal(result, 2, 'the revision is known at COMMIT');
+    assert.equal((await stagedDeferred).result, 3);
+    await (await stagedDeferred).durable; // a deferred write needs no sync
+    let synced = false;
+    void durable.then(() => (synced = true));
+    let plainDone = false;
+    void plain.then(() => (plainDone = true));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(synced || plainDone, false, 'nothing durable settles before the sync');
+    assert.equal(syncs, 1);
+    finishSync();
+    await durable;
+    assert.equal(await plain, 1);
     db.close();
   });
 });
+

@@ -14,29 +14,36 @@ export interface WriteJob<R> {
 
 interface Pending {
   readonly job: WriteJob<unknown>;
+  /** Answer at COMMIT with the batch's durability promise (submitStaged), or after it. */
+  readonly staged: boolean;
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: unknown) => void;
 }
 
+const SETTLED = Promise.resolve();
+
 /**
- * Group commit: writes submitted in the same tick run in ONE `BEGIN IMMEDIATE … COMMIT`, so they
- * share one fsync. Each write gets its own savepoint and revision; promises settle only after
- * COMMIT returned. If the transaction as a whole fails, every write of the batch is rejected.
+ * Group commit: writes submitted in the same tick run in ONE `BEGIN IMMEDIATE … COMMIT`. Each
+ * write gets its own savepoint and revision. If the transaction as a whole fails, every write of
+ * the batch is rejected.
  *
- * A batch of deferred writes only commits with synchronous=NORMAL: in WAL mode the frames are
- * written (a process crash keeps them) but not synced; the next batch with a durable write
- * commits with FULL, whose WAL sync covers every earlier frame too.
+ * The connection commits with synchronous=NORMAL: in WAL mode the frames are written (a process
+ * crash keeps them) but not synced. `durable`, when given, makes everything committed so far
+ * survive a power loss (WalSync); a batch's durable writes settle only after it returned, its
+ * deferred ones (see TxnRequest.durability) right after COMMIT. Without it (an in-memory store)
+ * every write settles after COMMIT.
  */
 export class GroupCommit {
   private queue: Pending[] = [];
   private scheduled: NodeJS.Immediate | undefined;
   private readonly sql;
-  private synchronous: 'FULL' | 'NORMAL' = 'FULL';
 
   constructor(
     private readonly db: Database,
     private readonly toError: (e: unknown) => Error,
+    private readonly durable?: () => Promise<void>,
   ) {
+    db.pragma('synchronous = NORMAL');
     this.sql = {
       begin: db.prepare('BEGIN IMMEDIATE'),
       commit: db.prepare('COMMIT'),
@@ -50,8 +57,17 @@ export class GroupCommit {
   }
 
   submit<R>(job: WriteJob<R>): Promise<R> {
-    return new Promise<R>((resolve, reject) => {
-      this.queue.push({ job, resolve: resolve as (value: unknown) => void, reject });
+    return this.enqueue<R>(job, false);
+  }
+
+  /** Answers at COMMIT; `durable` settles when submit would have (see Store.txnStaged). */
+  submitStaged<R>(job: WriteJob<R>): Promise<{ result: R; durable: Promise<void> }> {
+    return this.enqueue<{ result: R; durable: Promise<void> }>(job as WriteJob<unknown>, true);
+  }
+
+  private enqueue<T>(job: WriteJob<unknown>, staged: boolean): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ job, staged, resolve: resolve as (value: unknown) => void, reject });
       this.scheduled ??= setImmediate(() => this.flush());
     });
   }
@@ -64,9 +80,9 @@ export class GroupCommit {
     this.queue = [];
     if (batch.length === 0) return;
 
-    const settle: (() => void)[] = [];
+    const outcomes: { p: Pending; result: unknown; durable: boolean }[] = [];
+    const refused: (() => void)[] = [];
     try {
-      this.setSynchronous(batch.every((p) => p.job.deferred === true) ? 'NORMAL' : 'FULL');
       this.sql.begin.run();
       const start = this.sql.readRevision.get() as number;
       let revision = start;
@@ -77,13 +93,13 @@ export class GroupCommit {
           if (commit) revision++;
           else this.sql.rollbackTo.run();
           this.sql.release.run();
-          settle.push(() => p.resolve(result));
+          outcomes.push({ p, result, durable: this.durable !== undefined && p.job.deferred !== true });
         } catch (e) {
           // SQLite may have abandoned the whole transaction (e.g. disk full): fail the batch.
           if (!this.db.inTransaction) throw e;
           this.sql.rollbackTo.run();
           this.sql.release.run();
-          settle.push(() => p.reject(this.toError(e)));
+          refused.push(() => p.reject(this.toError(e)));
         }
       }
       if (revision !== start) this.sql.writeRevision.run(revision);
@@ -94,14 +110,19 @@ export class GroupCommit {
       for (const p of batch) p.reject(error);
       return;
     }
-    for (const s of settle) s();
-  }
-
-  /** Durability of the next commit; SQLite reads the setting when it commits. */
-  private setSynchronous(mode: 'FULL' | 'NORMAL'): void {
-    if (mode === this.synchronous) return;
-    this.db.pragma(`synchronous = ${mode}`);
-    this.synchronous = mode;
+    for (const r of refused) r();
+    // One sync for the batch, started right after its COMMIT, when any of its writes is durable.
+    let synced: Promise<void> | undefined;
+    if (outcomes.some((o) => o.durable)) {
+      synced = this.durable!();
+      synced.catch(() => undefined); // each waiting write gets the failure itself
+    }
+    for (const { p, result, durable } of outcomes) {
+      const ready = durable ? synced! : SETTLED;
+      if (p.staged) p.resolve({ result, durable: ready });
+      else if (!durable) p.resolve(result);
+      else ready.then(() => p.resolve(result), p.reject);
+    }
   }
 
   private abort(): void {

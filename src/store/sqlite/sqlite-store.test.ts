@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -28,11 +29,12 @@ describe('SqliteStore', () => {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('runs in WAL mode with synchronous=FULL and a busy timeout', async () => {
+  it('runs in WAL mode with WAL syncs for durable writes and a busy timeout', async () => {
     const store = SqliteStore.open(file(), { busyTimeoutMs: 1234 });
     const d = store.diagnostics();
     assert.equal(d.journalMode, 'wal');
-    assert.equal(d.synchronous, 2);
+    assert.equal(d.synchronous, 1);
+    assert.equal(d.durability, 'wal-sync');
     assert.equal(d.busyTimeoutMs, 1234);
     assert.equal(d.schemaVersion, LATEST_SCHEMA_VERSION);
     await store.close();
@@ -147,16 +149,20 @@ describe('SqliteStore', () => {
     await store.close();
   });
 
-  it('writes on a writer thread: a write is readable once acknowledged; a dead writer makes the store unready and writes UNAVAILABLE', async () => {
-    const store = SqliteStore.open(file());
+  it('a write is readable once acknowledged; a failed WAL sync makes the store unready and refuses every later write', async () => {
+    const path = file();
+    const store = SqliteStore.open(path);
     const put = (key: string) => store.txn({ compares: [], ops: [{ type: 'put', key, value: { key } }] });
     await Promise.all(Array.from({ length: 50 }, (_, i) => put(`k/${i}`).then(async () => assert.ok(await store.get(`k/${i}`), `k/${i} readable after its ack`))));
     assert.equal(await store.ready(), true);
-    // White-box: stop the writer thread as a crash of it would.
-    await (store as unknown as { writes: { worker: { terminate(): Promise<number> } } }).writes.worker.terminate();
-    await assert.rejects(put('after'), (e: unknown) => e instanceof PollyError && e.code === 'UNAVAILABLE');
+    // White-box: the next fdatasync goes to a closed descriptor and fails, as an EIO would.
+    const closed = await open(`${path}-wal`, 'r');
+    await closed.close();
+    (store as unknown as { writes: { wal: { handle: Promise<FileHandle> } } }).writes.wal.handle = Promise.resolve(closed);
+    await assert.rejects(put('unsynced'), (e: unknown) => e instanceof PollyError && e.code === 'UNAVAILABLE' && /write-ahead log/.test(e.message));
     assert.equal(await store.ready(), false);
-    assert.equal(await store.get('after'), undefined);
+    await assert.rejects(put('after'), (e: unknown) => e instanceof PollyError && e.code === 'UNAVAILABLE');
+    assert.equal(await store.get('after'), undefined, 'a refused write is not written');
     await store.close();
   });
 

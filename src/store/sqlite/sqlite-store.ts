@@ -1,12 +1,12 @@
 import Database from 'better-sqlite3';
 import { PollyError, invalid } from '../../core/errors.js';
-import type { ListOptions, ListPage, Store, StoreRecord, TxnRequest, TxnResult } from '../../core/ports/store.js';
+import type { ListOptions, ListPage, StagedTxn, Store, StoreRecord, TxnRequest, TxnResult } from '../../core/ports/store.js';
 import { checkKey, checkListOptions, checkPrefix, prepareTxn } from '../validate.js';
 import { InlineWriter } from './inline-writer.js';
 import { keyRange } from './key-range.js';
 import { migrate } from './migrations.js';
-import { storeError, type Writer } from './write-request.js';
-import { WriteThread } from './write-thread.js';
+import { storeError } from './write-request.js';
+import { WalSync } from './wal-sync.js';
 
 export interface SqliteStoreOptions {
   /** How long a write waits for a lock held by another process, in ms (default 5000). */
@@ -16,8 +16,10 @@ export interface SqliteStoreOptions {
 /** Connection settings actually in force, for status output and tests. */
 export interface SqliteDiagnostics {
   readonly journalMode: string;
-  /** 2 = FULL. */
+  /** SQLite's own setting: 1 = NORMAL (durable writes are made durable by a WAL sync, see D94). */
   readonly synchronous: number;
+  /** How an acknowledged durable write reached the disk: 'wal-sync', or 'none' in memory. */
+  readonly durability: 'wal-sync' | 'none';
   readonly busyTimeoutMs: number;
   readonly schemaVersion: number;
   readonly revision: number;
@@ -26,9 +28,10 @@ export interface SqliteDiagnostics {
 type Row = [key: string, value: string, revision: number];
 
 /**
- * The default Store: one SQLite file in WAL mode with synchronous=FULL, so an acknowledged
- * transaction survives power loss. Writes go through group commit (see GroupCommit) on a writer
- * thread (see WriteThread); reads run directly on this connection and see committed data only.
+ * The default Store: one SQLite file in WAL mode. Writes go through group commit (see
+ * GroupCommit, InlineWriter) and a durable write is acknowledged only once the WAL holding it
+ * is synced (WalSync), so it survives power loss. Reads run on the same connection and see every
+ * committed write, including one whose sync is still under way (docs/decisions.md D94).
  */
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
@@ -45,11 +48,10 @@ export class SqliteStore implements Store {
       if (mode !== 'wal' && path !== ':memory:') {
         throw new PollyError('FAILED_PRECONDITION', `store ${path}: cannot enable WAL (journal mode is ${String(mode)})`, { path });
       }
-      db.pragma('synchronous = FULL');
+      db.pragma('synchronous = FULL'); // migrations commit durably before the first write
       migrate(db, path);
-      const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
-      const writer = path === ':memory:' ? new InlineWriter(db) : new WriteThread({ path, busyTimeoutMs });
-      return new SqliteStore(db, writer);
+      const writer = path === ':memory:' ? new InlineWriter(db) : new InlineWriter(db, new WalSync(`${path}-wal`));
+      return new SqliteStore(db, writer, path === ':memory:' ? 'none' : 'wal-sync');
     } catch (e) {
       db?.close();
       if (e instanceof PollyError) throw e;
@@ -59,7 +61,8 @@ export class SqliteStore implements Store {
 
   private constructor(
     private readonly db: Database.Database,
-    private readonly writes: Writer,
+    private readonly writes: InlineWriter,
+    private readonly durability: SqliteDiagnostics['durability'],
   ) {
     const get = this.stmt('SELECT key, value, revision FROM kv WHERE key = ?', 'raw');
     this.readMany = db.transaction((keys: readonly string[]) => keys.map((k) => get.get(k) as Row | undefined));
@@ -104,6 +107,11 @@ export class SqliteStore implements Store {
     return this.writes.submit({ kind: 'txn', txn: prepareTxn(request) });
   }
 
+  async txnStaged(request: TxnRequest): Promise<StagedTxn> {
+    this.assertOpen();
+    return this.writes.submitStaged(prepareTxn(request));
+  }
+
   async erase(prefix: string): Promise<number> {
     this.assertOpen();
     return this.writes.submit({ kind: 'erase', prefix: checkPrefix(prefix) });
@@ -136,6 +144,7 @@ export class SqliteStore implements Store {
     return {
       journalMode: String(pragma('journal_mode')),
       synchronous: Number(pragma('synchronous')),
+      durability: this.durability,
       busyTimeoutMs: Number(pragma('busy_timeout')),
       schemaVersion: Number(pragma('user_version')),
       revision: this.stmt("SELECT value FROM meta WHERE name = 'revision'", 'pluck').get() as number,

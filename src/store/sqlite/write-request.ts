@@ -5,20 +5,10 @@ import type { PreparedTxn } from '../validate.js';
 import type { WriteJob } from './group-commit.js';
 import { keyRange } from './key-range.js';
 
-/** A write as plain data, so that it can cross to the writer thread. */
+/** A write as plain data. */
 export type WriteRequest =
   | { readonly kind: 'txn'; readonly txn: PreparedTxn }
   | { readonly kind: 'erase'; readonly prefix: string };
-
-/** What runs writes: on the caller's connection, or on the writer thread. */
-export interface Writer {
-  submit(request: { kind: 'txn'; txn: PreparedTxn }): Promise<TxnResult>;
-  submit(request: { kind: 'erase'; prefix: string }): Promise<number>;
-  /** False once writes can no longer succeed (the writer thread died). */
-  readonly healthy: boolean;
-  /** Commits what is queued, then releases the connection. */
-  close(): Promise<void>;
-}
 
 /** Turns write requests into group-commit jobs on one connection. */
 export class WriteJobs {
