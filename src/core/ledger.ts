@@ -30,11 +30,14 @@ export type Planner<R> = (view: LedgerView) => LedgerPlan<R>;
 
 interface Work {
   readonly planner: Planner<unknown>;
+  /** Answered at commit with the durability promise (submitStaged), or once durable. */
+  readonly staged?: boolean;
   resolve(value: unknown): void;
   reject(error: unknown): void;
 }
 
 const MAX_BATCH = 512;
+const SETTLED = Promise.resolve();
 const MAX_ATTEMPTS = 25;
 
 /** Counts a batch's compares and ops (usage records included) against the store's limit. */
@@ -216,8 +219,21 @@ export class ServiceLedger implements LedgerView {
   }
 
   submit<R>(planner: Planner<R>): Promise<R> {
-    return new Promise<R>((resolve, reject) => {
-      this.queue.push({ planner, resolve: resolve as (v: unknown) => void, reject });
+    return this.enqueue<R>(planner, false);
+  }
+
+  /**
+   * As submit, but answered once the write committed, with `durable` settling when it is on
+   * disk (at once on stores without Store.txnStaged). For work that may start its next step
+   * while the disk syncs, and waits for `durable` before it answers its own caller.
+   */
+  submitStaged<R>(planner: Planner<R>): Promise<{ value: R; durable: Promise<void> }> {
+    return this.enqueue<{ value: R; durable: Promise<void> }>(planner as Planner<unknown>, true);
+  }
+
+  private enqueue<T>(planner: Planner<unknown>, staged: boolean): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ planner, staged, resolve: resolve as (v: unknown) => void, reject });
       if (!this.running) {
         this.running = true;
         setImmediate(() => void this.drain());
@@ -323,7 +339,8 @@ export class ServiceLedger implements LedgerView {
         if (serviceTouched) this.usageRevision = res.revision;
         for (const { work, plan } of planned) {
           const answer = plan.result(res.revision);
-          if (durable === undefined) work.resolve(answer);
+          if (work.staged) work.resolve({ value: answer, durable: durable ?? SETTLED });
+          else if (durable === undefined) work.resolve(answer);
           else durable.then(() => work.resolve(answer), (e: unknown) => work.reject(e));
         }
         return;

@@ -153,6 +153,12 @@ export class NodeRoutedDriver implements StorageDriver {
     return this.ownerOf(ref.pool) === undefined ? this.base.usage(ref, options) : Promise.resolve(undefined);
   }
 
+  /** Server-side pools only; a node's empty orphans stay reported as unmanaged. */
+  removeEmptyOrphan(ref: BackendRef, options?: OperationOptions): Promise<boolean> {
+    if (this.ownerOf(ref.pool) !== undefined || !this.base.removeEmptyOrphan) return Promise.resolve(false);
+    return this.base.removeEmptyOrphan(ref, options);
+  }
+
   cleanup(pool: string, options?: OperationOptions): Promise<number> {
     return this.ownerOf(pool) === undefined ? this.base.cleanup(pool, options) : Promise.resolve(0);
   }

@@ -169,10 +169,16 @@ describe('reconciler (real SQLite store and dir driver)', () => {
     await w.store.txn({ compares: [], ops: [...volumeOps(deleting), ...usageOps({ reservedBytes: 0, provisionedBytes: GiB, volumes: 1 }, { volumes: 1, bytes: GiB })] });
     await backend(w, deleting.id);
     await mkdir(path.join(w.root, 'volumes', 'stray-data'));
+    await writeFile(path.join(w.root, 'volumes', 'stray-data', 'kept'), 'data');
+    // An empty one without a record is what a delete leaves when a power loss undid its rmdir (D95).
+    await mkdir(path.join(w.root, 'volumes', 'stray-empty'));
     const report = await (await open(w)).reconcile(START_UP);
     assert.deepEqual(report.deleted, [deleting.id]);
     assert.equal(existsSync(path.join(w.root, 'volumes', deleting.id)), false);
     assert.deepEqual(report.unmanaged, [{ service: 'default', pool: 'local', backendId: 'stray-data' }]);
+    assert.equal(existsSync(path.join(w.root, 'volumes', 'stray-empty')), false, 'an empty volume without a record is removed');
+    assert.equal(existsSync(path.join(w.root, 'volumes', 'stray-data', 'kept')), true, 'one that holds anything is only reported');
+    assert.ok(report.cleaned >= 1);
   });
 
   it('a rolled-back create gives its reservation back so the capacity can be used again', async () => {

@@ -143,7 +143,12 @@ export async function reconcile(ctx: CoreContext, options: ReconcileOptions): Pr
       if (candidates.length === 0) continue;
       try {
         const still = await backendIds(driver, pool.spec.name);
-        for (const backendId of candidates) if (still.has(backendId)) report.unmanaged.push({ service: name, pool: pool.spec.name, backendId });
+        for (const backendId of candidates) {
+          if (!still.has(backendId)) continue;
+          // An empty one is a delete the backend lost to a power loss after the record went (D95).
+          if (driver.removeEmptyOrphan && (await driver.removeEmptyOrphan({ pool: pool.spec.name, backendId }))) report.cleaned++;
+          else report.unmanaged.push({ service: name, pool: pool.spec.name, backendId });
+        }
       } catch (e) {
         fail(`listing pool ${pool.id}`, e);
       }

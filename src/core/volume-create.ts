@@ -86,11 +86,12 @@ export async function createVolume(ctx: CoreContext, caller: Caller, input: Crea
     const now = ctx.clock.now();
     const id = newId('vol');
     let intent: { volume: Volume; revision: number };
+    let intentDurable: Promise<void>;
     try {
-      intent = await ledger.submit((view) => {
+      ({ value: intent, durable: intentDurable } = await ledger.submitStaged((view) => {
         const plan = planReservation(ctx, caller, view, resolved, id, now, fingerprint, idemKey, claim);
         return { ...plan, result: (revision) => ({ volume: plan.volume, revision }) };
-      });
+      }));
     } catch (e) {
       if (e instanceof StaleWriteError) continue; // the name (or key) is taken: look at what took it
       const turnedDown = e instanceof PollyError && TURNED_DOWN.has(e.code);
@@ -99,6 +100,12 @@ export async function createVolume(ctx: CoreContext, caller: Caller, input: Crea
       throw e;
     }
 
+    // The intent must be on disk before the backend volume can be, so that a crash leaves
+    // nothing unaccounted for; except where the driver finds and removes an empty volume without
+    // a record (D95): an empty create then overlaps the intent's sync.
+    const overlap = !resolved.source && driver.removeEmptyOrphan !== undefined && ledger.pool(intent.volume.pool)?.spec.node === undefined;
+    intentDurable.catch(() => undefined); // awaited below; a failed sync must not go unhandled meanwhile
+    if (!overlap) await intentDurable;
     let made;
     try {
       made = await driver.create(
@@ -114,7 +121,7 @@ export async function createVolume(ctx: CoreContext, caller: Caller, input: Crea
         ctx.logger.error({ err: re, volumeId: id }, 'rollback of a failed create failed; the reconciler will retry'));
       throw backendError(`creating volume ${input.name}`, e);
     }
-    const volume = await commitCreate(ctx, intent.volume, made.backendId, intent.revision);
+    const [volume] = await Promise.all([commitCreate(ctx, intent.volume, made.backendId, intent.revision), intentDurable]);
     ctx.logger.info({ volumeId: id, service: spec.name, pool: volume.pool, size: volume.sizeBytes }, 'volume created');
     return { volume, created: true };
   }

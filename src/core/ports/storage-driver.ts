@@ -105,6 +105,15 @@ export interface StorageDriver {
   usage(ref: BackendRef, options?: OperationOptions): Promise<number | undefined>;
   /** Removes leftovers of interrupted operations (e.g. half-made copies); returns how many. */
   cleanup(pool: string, options?: OperationOptions): Promise<number>;
+  /**
+   * Optional: removes a volume the catalog has no record of when it holds nothing at all, and
+   * says whether it did. The reconciler offers it every unmanaged volume. A driver offers it when
+   * its delete does not wait for the removal to reach the disk (the dir driver's empty volumes,
+   * docs/decisions.md D95): a power loss may then bring back an empty volume whose record is gone.
+   * Nothing can be lost: creates write their intent before the backend volume exists, so a
+   * volume without a record was never handed out, or was deleted.
+   */
+  removeEmptyOrphan?(ref: BackendRef, options?: OperationOptions): Promise<boolean>;
   close(): Promise<void>;
 }
 

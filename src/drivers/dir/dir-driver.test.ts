@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmod, chown, lchown, link, lstat, lutimes, mkdir, mkdtemp, open, readdir, readFile, readlink, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
@@ -469,6 +470,20 @@ describe('DirDriver', () => {
       await driver.delete(ref(clone));
       await driver.delete(ref(torn));
       assert.deepEqual((await driver.list(pool)).map((v) => v.backendId), [fine.backendId]);
+    }));
+
+  it('removes an unmanaged volume only when it is an empty directory (removeEmptyOrphan)', () =>
+    withFixture(async ({ root, driver, pool, pathOf }) => {
+      const empty = await driver.create({ volumeId: newId('vol'), pool, sizeBytes: MiB, parameters: {} });
+      const full = await driver.create({ volumeId: newId('vol'), pool, sizeBytes: MiB, parameters: {} });
+      await writeFile(path.join(pathOf(ref(full)), 'data'), 'kept');
+      assert.equal(await driver.removeEmptyOrphan(ref(empty)), true);
+      assert.equal(existsSync(pathOf(ref(empty))), false);
+      assert.equal(existsSync(path.join(root, '.meta', 'volumes', `${empty.backendId}.json`)), false, 'its metadata goes too');
+      assert.equal(await driver.removeEmptyOrphan(ref(full)), false);
+      assert.equal(await readFile(path.join(pathOf(ref(full)), 'data'), 'utf8'), 'kept');
+      assert.equal(await driver.removeEmptyOrphan({ pool, backendId: newId('vol') }), false, 'nothing there');
+      await expectCode(driver.removeEmptyOrphan({ pool, backendId: '../x' }), 'INVALID_ARGUMENT');
     }));
 
   it('refuses to clone into a smaller size than the source', () =>

@@ -358,6 +358,26 @@ export class DirDriver implements StorageDriver {
     });
   }
 
+  /** An unmanaged volume that is an empty directory is removed (see the port, D95). */
+  async removeEmptyOrphan(ref: BackendRef, options?: OperationOptions): Promise<boolean> {
+    return this.run('removeEmptyOrphan', options, async () => {
+      const pool = this.poolOf('ref.pool', ref?.pool);
+      const id = checkBackendId('ref.backendId', ref.backendId);
+      const layout = await this.layout(pool);
+      return this.locks.run([{ key: lockKey(pool, 'volume', id), mode: 'exclusive' }], options?.signal, async () => {
+        try {
+          await rmdir(this.entryPath(layout, 'volume', id));
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code;
+          if (code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOENT' || code === 'ENOTDIR' || code === 'EBUSY') return false;
+          throw e;
+        }
+        await Promise.all([this.directorySync.sync(layout.volumes), removeMetadata(this.metadataFile(layout, 'volume', id))]);
+        return true;
+      });
+    });
+  }
+
   /** The port's name for cleanupStaging: how many leftovers were removed. */
   async cleanup(pool: string, options?: OperationOptions): Promise<number> {
     return (await this.cleanupStaging(pool, options?.signal ? { signal: options.signal } : {})).length;
@@ -598,9 +618,11 @@ export class DirDriver implements StorageDriver {
         const metadataFile = this.metadataFile(layout, kind, id);
         const entry = this.entryPath(layout, kind, id);
         // An empty directory goes with one atomic rmdir; anything else (a tree, a file or symlink
-        // in its place, a mount point) takes the checked way below.
+        // in its place, a mount point) takes the checked way below. An empty volume's removal is
+        // not synced (D95): lost to a power loss, it comes back empty, without a record, and the
+        // reconciler removes it (removeEmptyOrphan). A snapshot's removal is synced.
         if (await rmdir(entry).then(() => true, () => false)) {
-          await Promise.all([this.directorySync.sync(kind === 'volume' ? layout.volumes : layout.snapshots), removeMetadata(metadataFile)]);
+          await Promise.all([kind === 'snapshot' ? this.directorySync.sync(layout.snapshots) : undefined, removeMetadata(metadataFile)]);
           return;
         }
         if (!(await this.findEntry(layout, kind, id, 'ref.backendId'))) {
