@@ -79,7 +79,7 @@ try {
     } while (cursor);
     listings.push(`list ${count} volumes, ${pages} pages of ${pageSize}: ${((performance.now() - l0) / 1000).toFixed(3)} s end to end (target < 1 s)`);
   }
-  record('Admin API over HTTP, dir driver, SQLite (synchronous=FULL)', [
+  record('Admin API over HTTP, dir driver, SQLite (durable commits)', [
     `durable creates, ${CONCURRENCY} concurrent clients: ${MEASURED_CREATES} in ${secs.toFixed(2)} s = ${Math.round(rate)} creates/s (target ≥ 2,000/s); latency p50 ${percentile(lat, 50).toFixed(1)} ms, p99 ${percentile(lat, 99).toFixed(1)} ms; failures ${failed + failedRest}`,
     ...listings,
     `server RSS with ${TOTAL_VOLUMES} volumes after listing: ${rssMiB(server.pid).toFixed(0)} MiB (target < 300 MB)`,
