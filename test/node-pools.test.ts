@@ -259,8 +259,14 @@ describe('node pools', LONG, () => {
     assert.equal(existsSync(join(aDisk, 'volumes', doomed.id)), false);
     assert.ok(existsSync(join(aDisk, 'volumes', newborn.id)));
     assert.ok(existsSync(join(aDisk, 'snapshots', newborn.snap)));
-    const repairs = (await call(c, 'GET', '/v1/events?type=reconcile.repair&node=node-a')).body.items.map((e: { volumeId: string; details: { repair: string } }) => `${e.volumeId}:${e.details.repair}`);
-    assert.deepEqual(repairs.sort(), [`${doomed.id}:deleted`, `${newborn.id}:finished`, `${newborn.snap}:finished`].sort());
+    // Each repair's event is written after the record it repaired: wait for all three.
+    const expected = [`${doomed.id}:deleted`, `${newborn.id}:finished`, `${newborn.snap}:finished`].sort();
+    let repairs: string[] = [];
+    await waitFor('the repair events', async () => {
+      repairs = (await call(c, 'GET', '/v1/events?type=reconcile.repair&node=node-a')).body.items.map((e: { volumeId: string; details: { repair: string } }) => `${e.volumeId}:${e.details.repair}`).sort();
+      return repairs.length >= expected.length ? true : undefined;
+    });
+    assert.deepEqual(repairs, expected);
     const after = (await call(c, 'POST', '/v1/doctor')).body.nodes;
     assert.deepEqual(after.waiting, []);
     const usage = (await call(c, 'GET', '/v1/pools?service=files')).body.items.find((p: { id: string }) => p.id === 'files/node-a-disk');
