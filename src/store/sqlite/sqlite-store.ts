@@ -50,8 +50,8 @@ export class SqliteStore implements Store {
       }
       db.pragma('synchronous = FULL'); // migrations commit durably before the first write
       migrate(db, path);
-      const writer = path === ':memory:' ? new InlineWriter(db) : new InlineWriter(db, new WalSync(`${path}-wal`));
-      return new SqliteStore(db, writer, path === ':memory:' ? 'none' : 'wal-sync');
+      const inMemory = path === ':memory:';
+      return new SqliteStore(db, new InlineWriter(db, inMemory ? undefined : new WalSync(`${path}-wal`)), inMemory ? 'none' : 'wal-sync');
     } catch (e) {
       db?.close();
       if (e instanceof PollyError) throw e;
